@@ -1,0 +1,101 @@
+"""Plain records that cross threads: from decode to runner, runner to GUI or CSV.
+
+They are frozen dataclasses so a worker can hand one to another thread (or a
+Qt signal) without anyone mutating it behind the other's back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+Status = Literal["ok", "error"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One of the top-k guesses for an image."""
+
+    label: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """What the decode stage hands the batcher: pixels ready for the model, or why not.
+
+    ``index`` is the input's position in the run; rows keep that order.
+    ``pixels`` is uint8 HWC at the model's input size (4x smaller than float32
+    on its way to the device). ``thumbnail`` is a small RGB uint8 HWC array for
+    the window, made here so the GUI thread never decodes a file.
+    """
+
+    index: int
+    path: str
+    pixels: torch.Tensor | None = None
+    error: str | None = None
+    decode_ms: float = 0.0
+    thumbnail: torch.Tensor | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """One row of output: exactly one per input path."""
+
+    index: int
+    path: str
+    status: Status
+    predictions: tuple[Prediction, ...] = ()
+    error: str = ""
+    model: str = ""
+    device: str = ""
+    batch_size: int = 0
+    thumbnail: torch.Tensor | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        return self.predictions[0].label if self.predictions else ""
+
+    @property
+    def confidence(self) -> float | None:
+        return self.predictions[0].confidence if self.predictions else None
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """Timing and memory of one batch: the numbers that show why batching is fast.
+
+    ``batch_size`` is the cap in force when the batch was formed; ``images``
+    how many decoded images actually went through the model. Memory is the
+    device's peak allocated/reserved on CUDA, the process's resident set on
+    CPU (``memory_kind`` says which, so a plot can label it honestly).
+    """
+
+    batch_index: int
+    batch_size: int
+    images: int
+    errors: int
+    decode_ms: float
+    copy_ms: float
+    forward_ms: float
+    total_ms: float
+    images_per_s: float
+    peak_allocated_mb: float
+    peak_reserved_mb: float
+    memory_kind: Literal["cuda", "process"]
+    warmup: bool
+    finished_at: float
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """A finished batch: its rows (in input order) and its stats."""
+
+    results: tuple[ImageResult, ...]
+    stats: BatchStats
