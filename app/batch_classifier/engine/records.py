@@ -29,7 +29,9 @@ class DecodedImage:
     ``index`` is the input's position in the run; rows keep that order.
     ``pixels`` is uint8 HWC at the model's input size (4x smaller than float32
     on its way to the device). ``thumbnail`` is a small RGB uint8 HWC array for
-    the window, made here so the GUI thread never decodes a file.
+    the window, made here so the GUI thread never decodes a file. On the GPU
+    decode path ``encoded`` holds the JPEG's bytes instead of ``pixels``: the
+    runner decodes a whole batch of them on the device at once.
     """
 
     index: int
@@ -38,10 +40,7 @@ class DecodedImage:
     error: str | None = None
     decode_ms: float = 0.0
     thumbnail: torch.Tensor | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
+    encoded: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)

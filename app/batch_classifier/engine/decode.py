@@ -1,0 +1,178 @@
+"""Read one image file into uint8 pixels at the model's input size, or say why not.
+
+Runs in a thread pool: Pillow releases the GIL while it decodes. The work is
+arranged so a big photo costs little: JPEG draft mode lets the decoder scale
+by 1/2, 1/4 or 1/8 during the DCT, and the resize reads only the pixels that
+survive the centre crop, so a 1x20000 strip or a 100 MP scan is as cheap as a
+thumbnail. Any failure becomes a one-line reason; nothing here raises.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .records import DecodedImage
+
+# Refuse images whose header claims more pixels than this before decoding a
+# byte: twice Pillow's own warning threshold, about a 13,000 x 13,000 scan.
+MAX_PIXELS = 2 * 89_478_485
+THUMBNAIL_SIZE = 64
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How a model wants its input: resize the short side, centre crop, normalise."""
+
+    resize_size: int = 256
+    crop_size: int = 224
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    resample: Image.Resampling = Image.Resampling.BILINEAR
+
+
+class DecodeError(Exception):
+    """A file that cannot become pixels; the message is the row's one-line reason."""
+
+
+def crop_box(width: int, height: int, spec: InputSpec) -> tuple[float, float, float, float]:
+    """The region of the original image that resize-then-centre-crop keeps.
+
+    Resizing the short side to ``resize_size`` scales by ``s``; the crop then
+    keeps ``crop_size / s`` original pixels each way around the centre (or the
+    whole side, when the image is smaller than the crop).
+    """
+    scale = spec.resize_size / min(width, height)
+    keep_w = min(width, spec.crop_size / scale)
+    keep_h = min(height, spec.crop_size / scale)
+    left = (width - keep_w) / 2
+    top = (height - keep_h) / 2
+    return (left, top, left + keep_w, top + keep_h)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB the way a person would expect it to look.
+
+    Transparent pixels go on white (a logo on black is unreadable), 16-bit
+    greyscale is scaled rather than clipped, CMYK and palette go through
+    Pillow's own conversions.
+    """
+    if image.mode == "RGB":
+        return image
+    if image.mode in _SIXTEEN_BIT_MODES:
+        values = np.asarray(image, dtype=np.uint32)
+        peak = 65535 if values.max(initial=0) > 255 else 255
+        grey = (values * 255 // peak).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if image.mode == "F":
+        grey = np.clip(np.asarray(image, dtype=np.float32), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _request_draft(image: Image.Image, spec: InputSpec) -> None:
+    """Ask a JPEG decoder to downscale during decode, never below what the crop needs."""
+    if image.format != "JPEG":
+        return
+    width, height = image.size
+    scale = min(width, height) / spec.resize_size
+    if scale <= 1:
+        return
+    image.draft("RGB", (math.ceil(width / scale), math.ceil(height / scale)))
+
+
+def load_pixels(path: str, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Decode ``path`` to (model input HWC uint8, thumbnail HWC uint8); raise DecodeError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise DecodeError(
+                        f"image too large: {width}x{height} pixels exceeds the "
+                        f"{MAX_PIXELS // 1_000_000} megapixel limit (decompression bomb guard)"
+                    )
+                if width < 1 or height < 1:
+                    raise DecodeError(f"image has no pixels ({width}x{height})")
+                _request_draft(image, spec)
+                image.load()
+                upright = ImageOps.exif_transpose(image)
+                rgb = _to_rgb(upright)
+    except DecodeError:
+        raise
+    except FileNotFoundError:
+        reason = "broken symbolic link" if os.path.islink(path) else "file not found"
+        raise DecodeError(reason) from None
+    except IsADirectoryError:
+        raise DecodeError("is a folder, not an image file") from None
+    except PermissionError:
+        raise DecodeError("permission denied") from None
+    except UnidentifiedImageError:
+        size = _size_or_none(path)
+        reason = "empty file (0 bytes)" if size == 0 else "not an image Pillow can read"
+        raise DecodeError(reason) from None
+    except Image.DecompressionBombError as error:
+        raise DecodeError(f"image too large (decompression bomb guard): {error}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise DecodeError(f"corrupt or truncated image: {_one_line(error)}") from None
+    except MemoryError:
+        raise DecodeError("not enough memory to decode this image") from None
+    pixels = rgb.resize(
+        (spec.crop_size, spec.crop_size), spec.resample, box=crop_box(*rgb.size, spec)
+    )
+    thumbnail = rgb.copy()
+    thumbnail.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.BILINEAR)
+    return np.array(pixels), np.array(thumbnail)
+
+
+def _size_or_none(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def decode_file(index: int, path: str, spec: InputSpec) -> DecodedImage:
+    """Decode one input for the batcher; any failure becomes an error record."""
+    started = time.perf_counter()
+    try:
+        pixels, thumbnail = load_pixels(path, spec)
+    except DecodeError as error:
+        return DecodedImage(
+            index, path, error=str(error), decode_ms=(time.perf_counter() - started) * 1000
+        )
+    except Exception as error:  # a Pillow plugin bug must cost one row, not the run
+        return DecodedImage(
+            index,
+            path,
+            error=f"could not decode: {_one_line(error)}",
+            decode_ms=(time.perf_counter() - started) * 1000,
+        )
+    return DecodedImage(
+        index,
+        path,
+        pixels=torch.from_numpy(pixels),
+        decode_ms=(time.perf_counter() - started) * 1000,
+        thumbnail=torch.from_numpy(thumbnail),
+    )

@@ -1,0 +1,140 @@
+"""Which device to run on, what to call it, and how much memory a batch took.
+
+CUDA reports the allocator's peak (allocated and reserved, which differ: the
+caching allocator keeps freed blocks); elsewhere the honest figure available
+is the process's resident set, and callers are told which one they got.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+
+
+class DeviceUnavailable(Exception):
+    """The device the user named does not exist on this machine."""
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def available_devices() -> list[str]:
+    """Devices usable right now, best first; ``cpu`` is always there."""
+    found = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    if _mps_available():
+        found.append("mps")
+    return [*found, "cpu"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; a named device must exist."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if _mps_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise DeviceUnavailable(f"unknown device {name!r}: {error}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceUnavailable(f"device {name!r} is not available: this machine has no usable CUDA GPU")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise DeviceUnavailable(f"device {name!r} is not available: {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not _mps_available():
+        raise DeviceUnavailable(f"device {name!r} is not available on this machine")
+    if device.type not in ("cuda", "mps", "cpu"):
+        raise DeviceUnavailable(f"device {name!r} is not supported (use cuda, mps or cpu)")
+    return device
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``name`` on ``device``; None means plain fp32.
+
+    ``auto`` is bf16 on GPUs that do it natively, fp16 on older CUDA GPUs, and
+    fp32 on CPU, where autocast is slower than fp32 for these models.
+    """
+    if name == "fp32":
+        return None
+    if name == "bf16":
+        return torch.bfloat16
+    if name == "fp16":
+        return torch.float16
+    if name != "auto":
+        raise ValueError(f"unknown precision {name!r}")
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None
+
+
+def device_label(device: torch.device) -> str:
+    """A name a person recognises: the GPU's model, or the CPU's."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    return f"CPU ({cpu_name()}, {os.cpu_count()} cores)"
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def process_rss_mb() -> float:
+    """Current resident set of this process in MB (peak where current is unknown)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+@dataclass(frozen=True)
+class MemoryReading:
+    allocated_mb: float
+    reserved_mb: float
+    kind: Literal["cuda", "process"]
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory(device: torch.device) -> MemoryReading:
+    """Peak since the last reset on CUDA; the process's resident set elsewhere."""
+    if device.type == "cuda":
+        return MemoryReading(
+            torch.cuda.max_memory_allocated(device) / 2**20,
+            torch.cuda.max_memory_reserved(device) / 2**20,
+            "cuda",
+        )
+    rss = process_rss_mb()
+    return MemoryReading(rss, rss, "process")
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued device work, so a timer measures the work and not its launch."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

