@@ -9,7 +9,7 @@ it is not an image); files found by walking a folder are filtered by extension.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 
 IMAGE_EXTENSIONS = frozenset(
@@ -23,6 +23,15 @@ class SourceItem:
 
     index: int
     path: str
+
+
+def display_path(path: str) -> str:
+    """The path as valid UTF-8 text: bytes the file system holds that are not UTF-8 become ``\\xNN``.
+
+    This is the form rows, CSV files and ``--resume`` use, so a name that
+    cannot be decoded still round-trips through them.
+    """
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
 
 
 def is_image_name(name: str) -> bool:
@@ -63,13 +72,13 @@ def _walk(folder: str, recursive: bool, seen_dirs: set[tuple[int, int]]) -> Iter
 def iter_sources(
     paths: Iterable[str | os.PathLike[str]],
     recursive: bool = True,
-    skip: frozenset[str] = frozenset(),
+    skip: Container[str] = frozenset(),
 ) -> Iterator[SourceItem]:
     """Expand ``paths`` into numbered items, each real file once.
 
     The same file named twice (or named and also found in a named folder)
     yields one row: duplicates would only make the CSV disagree with itself.
-    ``skip`` holds paths already done (``--resume``), compared as given.
+    ``skip`` holds paths already done (``--resume``) as ``display_path`` writes them.
     """
     seen_files: set[str] = set()
     seen_dirs: set[tuple[int, int]] = set()
@@ -81,8 +90,15 @@ def iter_sources(
         )
         for path in candidates:
             identity = os.path.realpath(path)
-            if identity in seen_files or path in skip:
+            if identity in seen_files or display_path(path) in skip:
                 continue
             seen_files.add(identity)
             yield SourceItem(index, path)
             index += 1
+
+
+def count_sources(
+    paths: Iterable[str | os.PathLike[str]], recursive: bool = True, skip: Container[str] = frozenset()
+) -> int:
+    """How many items ``iter_sources`` will yield: a walk without decoding, for progress and ETA."""
+    return sum(1 for _ in iter_sources(paths, recursive, skip))

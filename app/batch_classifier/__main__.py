@@ -1,0 +1,62 @@
+"""``batch-classifier`` and ``python -m batch_classifier``: the window, or a headless command.
+
+A subcommand (classify, bench, models) runs the Qt-free command line; anything
+else opens the window, with any paths given queued, the way a file manager's
+"Open with" calls it. Qt is imported only on that second route.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+
+SUBCOMMANDS = frozenset({"classify", "bench", "models"})
+
+
+def _window_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="batch-classifier",
+        description="Classify many images with a PyTorch model, batched on the GPU. "
+        "Subcommands for scripts and servers: classify, bench, models (see 'batch-classifier classify -h').",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="images and folders to queue in the window")
+    parser.add_argument("--export-csv", metavar="FILE", help="write the results here when the run ends")
+    parser.add_argument("--quit-when-done", action="store_true", help="close the window when the run ends")
+    parser.add_argument("--version", action="version", version=f"batch-classifier {__version__}")
+    parser.add_argument(
+        "--self-test", action="store_true", help="classify the bundled samples, check the labels, exit 0 or 1"
+    )
+    parser.add_argument("--device", default="auto", help="device for --self-test (default auto)")
+    return parser
+
+
+def _self_test(device: str) -> int:
+    from .engine.selftest import run_self_test
+
+    def report(check: object) -> None:
+        print(f"[{'ok' if check.passed else 'FAIL'}] {check.name}: {check.detail}", flush=True)
+
+    passed = run_self_test(device, report)
+    print("self-test passed" if passed else "self-test FAILED")
+    return 0 if passed else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in SUBCOMMANDS:
+        from .cli import main as cli_main
+
+        return cli_main(arguments)
+    options = _window_parser().parse_args(arguments)
+    if options.self_test:
+        return _self_test(options.device)
+    from .gui.app import run_gui
+
+    return run_gui(options.paths, export_csv=options.export_csv, quit_when_done=options.quit_when_done)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Find the best batch size by measuring it: the experiment behind "batching is fast".
+
+The same decoded images run one by one and then batched at each size, timed
+with the device synchronised and warm-up excluded. Bigger is not always
+better (on a CPU small batches often win), so the answer comes from this
+machine, not from a rule of thumb.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .decode import decode_file
+from .pipeline import Classifier
+from .runner import OUT_OF_MEMORY
+
+# Within this fraction of the fastest, prefer the smaller batch: same speed,
+# lower latency and memory.
+_GOOD_ENOUGH = 0.95
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    batch_size: int
+    images_per_s: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    peak_allocated_mb: float
+    peak_reserved_mb: float
+    memory_kind: str
+    out_of_memory: bool = False
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    points: tuple[SweepPoint, ...]
+    best_batch_size: int | None
+    sequential_images_per_s: float
+
+
+@dataclass(frozen=True)
+class SweepBudget:
+    """How long to measure each size: enough repeats for a stable median, bounded in time."""
+
+    warmup: int
+    min_repeats: int
+    max_repeats: int
+    min_seconds: float
+
+    @classmethod
+    def for_device(cls, device: torch.device) -> SweepBudget:
+        if device.type == "cpu":
+            return cls(warmup=1, min_repeats=2, max_repeats=8, min_seconds=0.5)
+        return cls(warmup=3, min_repeats=5, max_repeats=50, min_seconds=0.5)
+
+
+def default_sweep_sizes(device: torch.device) -> list[int]:
+    top = {"cpu": 64, "mps": 256}.get(device.type, 1024)
+    return [2**power for power in range(top.bit_length()) if 2**power <= top]
+
+
+def best_batch_size(points: Sequence[SweepPoint]) -> int | None:
+    """The smallest size whose throughput is within 5% of the fastest."""
+    measured = [point for point in points if not point.out_of_memory and point.images_per_s > 0]
+    if not measured:
+        return None
+    fastest = max(point.images_per_s for point in measured)
+    return min(point.batch_size for point in measured if point.images_per_s >= _GOOD_ENOUGH * fastest)
+
+
+def _percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def decode_for_sweep(classifier: Classifier, paths: Sequence[str]) -> list[torch.Tensor]:
+    """Decode once up front, so the sweep times the device and not the disk."""
+    spec = classifier.model.spec
+    decoded = [decode_file(index, str(path), spec) for index, path in enumerate(paths)]
+    pixels = [image.pixels for image in decoded if image.pixels is not None]
+    if not pixels:
+        raise ValueError("none of the images for the sweep could be decoded")
+    return pixels
+
+
+def measure_batch_size(
+    classifier: Classifier, pixels: Sequence[torch.Tensor], batch_size: int, budget: SweepBudget
+) -> SweepPoint:
+    """Time one batch size; images repeat cyclically to fill a batch larger than the set."""
+    runner = classifier.runner
+    batch = torch.stack([pixels[i % len(pixels)] for i in range(batch_size)])
+    cap_before = runner.oom_cap
+    latencies: list[float] = []
+    memory = None
+    started = time.perf_counter()
+    for repeat in range(budget.warmup + budget.max_repeats):
+        began = time.perf_counter()
+        scores = runner.run(batch)
+        elapsed = time.perf_counter() - began
+        if runner.oom_cap != cap_before or bool((scores.indices[:, 0] == OUT_OF_MEMORY).any()):
+            runner.oom_cap = cap_before
+            return SweepPoint(batch_size, 0.0, 0.0, 0.0, 0.0, 0.0, scores.memory.kind, out_of_memory=True)
+        memory = scores.memory
+        if repeat < budget.warmup:
+            started = time.perf_counter()
+            continue
+        latencies.append(elapsed)
+        if len(latencies) >= budget.min_repeats and time.perf_counter() - started >= budget.min_seconds:
+            break
+    assert memory is not None
+    median = statistics.median(latencies)
+    return SweepPoint(
+        batch_size=batch_size,
+        images_per_s=batch_size / median,
+        latency_p50_ms=median * 1000,
+        latency_p95_ms=_percentile(latencies, 0.95) * 1000,
+        peak_allocated_mb=memory.allocated_mb,
+        peak_reserved_mb=memory.reserved_mb,
+        memory_kind=memory.kind,
+    )
+
+
+def sweep_batch_sizes(
+    classifier: Classifier,
+    paths: Sequence[str],
+    sizes: Sequence[int],
+    on_point: Callable[[SweepPoint], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    budget: SweepBudget | None = None,
+) -> SweepResult:
+    """Measure each size in ascending order; stop cleanly at the first out-of-memory."""
+    pixels = decode_for_sweep(classifier, paths)
+    budget = budget or SweepBudget.for_device(classifier.device)
+    ordered = sorted(set(max(1, size) for size in sizes) | {1})
+    points: list[SweepPoint] = []
+    for size in ordered:
+        if should_stop():
+            break
+        point = measure_batch_size(classifier, pixels, size, budget)
+        points.append(point)
+        if on_point is not None:
+            on_point(point)
+        if point.out_of_memory:
+            break
+    sequential = next((point.images_per_s for point in points if point.batch_size == 1), 0.0)
+    return SweepResult(tuple(points), best_batch_size(points), sequential)

@@ -1,0 +1,97 @@
+"""Draw a sweep as a PNG with Pillow alone, so ``bench --plot`` works on a headless server.
+
+Two panels side by side: throughput against batch size, and peak memory
+against batch size, both with a log2 x-axis and the best size marked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from .sweep import SweepPoint
+
+_PANEL = (560, 380)
+_MARGIN = (70, 40, 20, 50)  # left, top, right, bottom
+_BLUE = (31, 119, 180)
+_ORANGE = (255, 127, 14)
+_GREEN = (44, 160, 44)
+_GREY = (200, 200, 200)
+_INK = (30, 30, 30)
+
+
+def _nice_ceiling(value: float) -> float:
+    if value <= 0:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if step * magnitude >= value:
+            return step * magnitude
+    return 10 * magnitude
+
+
+def _panel(
+    draw: ImageDraw.ImageDraw,
+    origin: tuple[int, int],
+    title: str,
+    y_label: str,
+    series: Sequence[tuple[str, tuple[int, int, int], Sequence[tuple[int, float]]]],
+    best: int | None,
+) -> None:
+    font = ImageFont.load_default()
+    left, top = origin[0] + _MARGIN[0], origin[1] + _MARGIN[1]
+    right, bottom = origin[0] + _PANEL[0] - _MARGIN[2], origin[1] + _PANEL[1] - _MARGIN[3]
+    sizes = sorted({size for _, _, points in series for size, _ in points}) or [1]
+    low, high = math.log2(sizes[0]), math.log2(sizes[-1])
+    span = max(high - low, 1.0)
+    y_top = _nice_ceiling(max((value for _, _, points in series for _, value in points), default=1.0))
+    x_of: Callable[[int], float] = lambda size: left + (math.log2(size) - low) / span * (right - left)
+    y_of: Callable[[float], float] = lambda value: bottom - value / y_top * (bottom - top)
+    draw.text((origin[0] + _PANEL[0] // 2, origin[1] + 12), title, fill=_INK, font=font, anchor="mm")
+    for tick in range(5):
+        value = y_top * tick / 4
+        y = y_of(value)
+        draw.line([(left, y), (right, y)], fill=_GREY)
+        draw.text((left - 6, y), f"{value:g}", fill=_INK, font=font, anchor="rm")
+    for size in sizes:
+        x = x_of(size)
+        draw.line([(x, bottom), (x, bottom + 4)], fill=_INK)
+        draw.text((x, bottom + 8), str(size), fill=_INK, font=font, anchor="mt")
+    draw.line([(left, top), (left, bottom), (right, bottom)], fill=_INK)
+    draw.text(((left + right) // 2, bottom + 28), "batch size", fill=_INK, font=font, anchor="mt")
+    draw.text((origin[0] + 6, top - 16), y_label, fill=_INK, font=font)
+    if best is not None and best in sizes:
+        x = x_of(best)
+        draw.line([(x, top), (x, bottom)], fill=_GREEN, width=2)
+        draw.text((x + 4, top + 2), f"best: {best}", fill=_GREEN, font=font)
+    for index, (name, colour, points) in enumerate(series):
+        xy = [(x_of(size), y_of(value)) for size, value in sorted(points)]
+        if len(xy) > 1:
+            draw.line(xy, fill=colour, width=2)
+        for x, y in xy:
+            draw.ellipse([(x - 3, y - 3), (x + 3, y + 3)], fill=colour)
+        draw.text((right - 150, top + 4 + 14 * index), name, fill=colour, font=font)
+
+
+def save_sweep_chart(points: Sequence[SweepPoint], best: int | None, title: str, path: str | Path) -> None:
+    measured = [point for point in points if not point.out_of_memory]
+    image = Image.new("RGB", (_PANEL[0] * 2, _PANEL[1] + 30), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((image.width // 2, 12), title, fill=_INK, font=ImageFont.load_default(), anchor="mm")
+    throughput = [(point.batch_size, point.images_per_s) for point in measured]
+    _panel(draw, (0, 30), "Throughput", "images/s", [("img/s", _BLUE, throughput)], best)
+    on_cuda = any(point.memory_kind == "cuda" for point in measured)
+    if on_cuda:
+        memory_series = [
+            ("peak allocated", _BLUE, [(point.batch_size, point.peak_allocated_mb) for point in measured]),
+            ("peak reserved", _ORANGE, [(point.batch_size, point.peak_reserved_mb) for point in measured]),
+        ]
+        memory_title = "Peak GPU memory"
+    else:
+        memory_series = [("process RSS", _ORANGE, [(point.batch_size, point.peak_allocated_mb) for point in measured])]
+        memory_title = "Process memory (no CUDA)"
+    _panel(draw, (_PANEL[0], 30), memory_title, "MB", memory_series, best)
+    image.save(path)

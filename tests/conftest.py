@@ -1,0 +1,9 @@
+"""Shared test setup: offline, CPU, offscreen."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
