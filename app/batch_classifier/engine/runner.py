@@ -83,6 +83,9 @@ class Runner:
         pending = [pixels]
         while pending:
             part = pending.pop(0)
+            if self.oom_cap is not None and len(part) > self.oom_cap:
+                pending[:0] = list(part.split(self.oom_cap))
+                continue
             try:
                 with torch.inference_mode():
                     started = time.perf_counter()

@@ -1,0 +1,71 @@
+"""Test helpers shared by several test modules: a tiny model and coloured images."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from batch_classifier.engine.pipeline import Classifier, RunConfig
+
+COLOUR_LABELS = ("red", "green", "blue", "dark")
+
+
+@dataclass(frozen=True)
+class TinyModel:
+    """A TorchScript colour classifier: fast on any CPU, and its right answers are known."""
+
+    path: Path
+    labels: Path
+
+
+def make_tiny_model(folder: Path) -> TinyModel:
+    """Mean colour -> which channel dominates; 'dark' wins for black images."""
+    head = torch.nn.Linear(3, len(COLOUR_LABELS))
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[4.0, -2, -2], [-2, 4, -2], [-2, -2, 4], [-1, -1, -1]]))
+        head.bias.zero_()
+    module = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), head).eval()
+    path = folder / "tiny.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, still what users have
+        torch.jit.script(module).save(str(path))
+    labels = folder / "labels.txt"
+    labels.write_text("\n".join(COLOUR_LABELS) + "\n", encoding="utf-8")
+    return TinyModel(path, labels)
+
+
+def write_colour_images(folder: Path, colours: list[str], size: tuple[int, int] = (40, 30)) -> list[Path]:
+    """One small PNG per colour name ('red', 'green', 'blue', 'dark'), named in order."""
+    rgb = {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230), "dark": (0, 0, 0)}
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number, colour in enumerate(colours):
+        path = folder / f"{number:05d}-{colour}.png"
+        Image.new("RGB", size, rgb[colour]).save(path)
+        paths.append(path)
+    return paths
+
+
+def tiny_classifier(tiny_model, **overrides) -> Classifier:
+    config = RunConfig(model=str(tiny_model.path), labels=str(tiny_model.labels), device="cpu", **overrides)
+    return Classifier(config)
+
+
+class OutOfMemoryAbove(torch.nn.Module):
+    """Wraps a model and fails like a full GPU whenever a batch exceeds ``limit`` images."""
+
+    def __init__(self, inner: torch.nn.Module, limit: int) -> None:
+        super().__init__()
+        self.inner = inner
+        self.limit = limit
+        self.calls: list[int] = []
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        self.calls.append(len(batch))
+        if len(batch) > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return self.inner(batch)

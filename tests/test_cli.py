@@ -1,0 +1,166 @@
+"""The command line's contract: CSV columns, exit codes, bench output."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from batch_classifier.cli import main
+from support import write_colour_images
+
+REPO = Path(__file__).resolve().parents[1]
+CAT_LABELS = {"tabby", "tiger cat", "Egyptian cat"}
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def tiny_args(tiny_model) -> list[str]:
+    return ["--model", str(tiny_model.path), "--labels", str(tiny_model.labels), "--device", "cpu"]
+
+
+def test_classify_samples_with_the_default_model(tmp_path: Path) -> None:
+    """The acceptance run: offline, the bundled model knows a cat, an espresso and a missile."""
+    out = tmp_path / "out.csv"
+    completed = subprocess.run(
+        [sys.executable, "-m", "batch_classifier", "classify", str(REPO / "resources" / "samples"), "--csv", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr
+    rows = {Path(row["path"]).name: row for row in read_rows(out)}
+    assert set(rows) == {"astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg"}
+    assert rows["chelsea.png"]["label"] in CAT_LABELS
+    assert rows["coffee.png"]["label"] == "espresso"
+    assert rows["rocket.jpg"]["label"] == "missile"
+    assert all(row["status"] == "ok" and 0 <= float(row["confidence"]) <= 1 for row in rows.values())
+    assert "done: 4 images, 0 errors" in completed.stderr
+
+
+def test_csv_columns_and_error_rows(tiny_model, tmp_path: Path) -> None:
+    images = write_colour_images(tmp_path / "in", ["red", "green"])
+    missing = tmp_path / "in" / "missing.png"
+    out = tmp_path / "out.csv"
+    code = main(["classify", *tiny_args(tiny_model), "--top-k", "2", "--quiet", "--csv", str(out),
+                 str(images[0]), str(missing), str(images[1])])
+    assert code == 0
+    with open(out, encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle))
+    assert header == ["path", "status", "label", "confidence", "error", "label_2", "confidence_2",
+                      "model", "device", "batch_size"]
+    rows = read_rows(out)
+    assert [row["status"] for row in rows] == ["ok", "error", "ok"]
+    assert [row["label"] for row in rows] == ["red", "", "green"]
+    assert rows[1]["error"] == "file not found"
+    assert rows[0]["device"] == "cpu" and rows[0]["model"] == "tiny.pt (TorchScript)"
+
+
+def test_csv_to_standard_output_when_no_file_is_named(tiny_model, tmp_path: Path, capsys) -> None:
+    images = write_colour_images(tmp_path / "in", ["blue"])
+    assert main(["classify", *tiny_args(tiny_model), "--quiet", str(images[0])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("path,status,label,confidence,error")
+    assert lines[1].split(",")[2] == "blue"
+
+
+def test_double_dash_ends_the_options(tiny_model, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (8, 8), (0, 200, 0)).save(tmp_path / "--csv.png")
+    out = tmp_path / "out.csv"
+    assert main(["classify", *tiny_args(tiny_model), "--quiet", "--csv", str(out), "--", "--csv.png"]) == 0
+    assert [row["label"] for row in read_rows(out)] == ["green"]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["classify"], ["classify", "x.png", "--batch-size", "0"], ["classify", "x.png", "--precision", "fp64"],
+     ["bench", "--batch-sizes", "1,two"], ["frobnicate"]],
+)
+def test_bad_arguments_exit_2(arguments: list[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(arguments)
+    assert exited.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--model", "no_such_model"], "unknown model 'no_such_model'"),
+        (["--device", "cuda"], "no usable CUDA GPU"),
+        (["--device", "cpu", "--decode", "gpu"], "--decode gpu needs a CUDA device"),
+        (["--device", "cpu", "--resume"], "--resume needs --csv"),
+        (["--model", "missing-file.pt"], "model file not found"),
+    ],
+)
+def test_a_run_that_cannot_start_exits_1_with_one_line(arguments: list[str], message: str, tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "batch_classifier", "classify", str(tmp_path), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 1
+    assert message in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1
+
+
+def test_weights_not_available_offline_exit_1(tmp_path: Path) -> None:
+    """A torchvision model without cached weights, and no network: name the file and where it goes."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "batch_classifier", "classify", str(tmp_path), "--model", "resnet18", "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "TORCH_HOME": str(tmp_path / "torch-home"),
+             "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"},
+    )
+    assert completed.returncode == 1
+    assert "resnet18-f37072fd.pth" in completed.stderr
+    assert str(tmp_path / "torch-home" / "hub" / "checkpoints") in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_bench_prints_every_size_and_writes_json_and_plot(tiny_model, tmp_path: Path, capsys) -> None:
+    report, plot = tmp_path / "bench.json", tmp_path / "bench.png"
+    code = main(["bench", *tiny_args(tiny_model), "--batch-sizes", "1,2,4,8", "--json", str(report),
+                 "--plot", str(plot)])
+    assert code == 0
+    table = capsys.readouterr().out
+    sizes_in_table = [int(line.split()[0]) for line in table.splitlines()[1:] if line.split()[0].isdigit()]
+    assert sizes_in_table == [1, 2, 4, 8]
+    data = json.loads(report.read_text())
+    assert [point["batch_size"] for point in data["points"]] == [1, 2, 4, 8]
+    assert data["best_batch_size"] in (1, 2, 4, 8)
+    assert all(point["images_per_s"] > 0 for point in data["points"])
+    with Image.open(plot) as image:
+        assert image.size[0] > 500
+
+
+def test_models_lists_the_default_as_offline_ready(capsys) -> None:
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    default = next(line for line in lines if line.startswith("efficientnet_lite0"))
+    assert default.split()[1:3] == ["bundled", "yes"]
+    names = {line.split()[0] for line in lines[1:] if line.strip()}
+    assert {"resnet18", "resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "vit_b_16"} <= names
+
+
+def test_version_and_self_test() -> None:
+    version = subprocess.run([sys.executable, "-m", "batch_classifier", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("batch-classifier ")
+    check = subprocess.run(
+        [sys.executable, "-m", "batch_classifier", "--self-test"], capture_output=True, text=True, timeout=600
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "[ok] chelsea.png" in check.stdout and "self-test passed" in check.stdout
