@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import __version__
 from .engine.control import RunControl
-from .engine.csv_output import CsvResultWriter, done_paths
+from .engine.csv_output import CsvMismatchError, CsvResultWriter, done_paths
 from .engine.devices import DEVICE_CHOICES, PRECISION_CHOICES, DeviceUnavailable
 from .engine.models import DEFAULT_MODEL, ModelLoadError, list_models
 from .engine.pipeline import DECODE_CHOICES, Classifier, RunConfig, RunSummary
@@ -174,6 +174,8 @@ def run_classify(args: argparse.Namespace) -> int:
             writer = CsvResultWriter(args.csv, classifier.runner.top_k, append=args.resume)
         except OSError as error:
             raise CannotStart(f"cannot write {args.csv}: {error.strerror or error}") from None
+        except CsvMismatchError as error:
+            raise CannotStart(str(error)) from None
     else:
         writer = CsvResultWriter.to_stream(sys.stdout, classifier.runner.top_k)
     sys.stderr.write(

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from .records import ImageResult
 from .sources import display_path
@@ -28,22 +28,33 @@ def header(top_k: int) -> list[str]:
     return [*BASE_COLUMNS, *extra, *TRAILING_COLUMNS]
 
 
+class CsvMismatchError(ValueError):
+    """An existing CSV to append to has other columns (another --top-k, or not ours) or does not parse."""
+
+
 def neutralise(cell: str) -> str:
-    """Prefix a quote to text a spreadsheet would run as a formula (OWASP's advice)."""
-    return _FORMULA_GUARD + cell if cell.startswith(_FORMULA_STARTS) else cell
+    """Make ``cell`` plain text in a spreadsheet: valid UTF-8, never a formula.
+
+    Text a spreadsheet would run as a formula gets a leading quote (OWASP's
+    advice). Text that already starts with a quote gets one too, so
+    ``restore`` can strip exactly one from every quoted cell: a file really
+    named ``'=x.png`` round-trips. ``display_path`` turns the stray
+    surrogates of a non-UTF-8 name, even one quoted inside an error message
+    or a model name, into ``\\xNN`` so the UTF-8 file can hold them.
+    """
+    text = display_path(cell)
+    return _FORMULA_GUARD + text if text.startswith((*_FORMULA_STARTS, _FORMULA_GUARD)) else text
 
 
 def restore(cell: str) -> str:
     """Undo ``neutralise``, for reading our own CSV back."""
-    if cell.startswith(_FORMULA_GUARD) and cell[1:].startswith(_FORMULA_STARTS):
-        return cell[1:]
-    return cell
+    return cell[1:] if cell.startswith(_FORMULA_GUARD) else cell
 
 
 def row_cells(result: ImageResult, top_k: int) -> list[str]:
     predictions = list(result.predictions)
     cells = [
-        neutralise(display_path(result.path)),
+        neutralise(result.path),
         result.status,
         neutralise(result.label),
         f"{predictions[0].confidence:.6f}" if predictions else "",
@@ -54,7 +65,11 @@ def row_cells(result: ImageResult, top_k: int) -> list[str]:
             cells += [neutralise(predictions[rank].label), f"{predictions[rank].confidence:.6f}"]
         else:
             cells += ["", ""]
-    cells += [neutralise(result.model), result.device, str(result.batch_size) if result.batch_size else ""]
+    cells += [
+        neutralise(result.model),
+        neutralise(result.device),
+        str(result.batch_size) if result.batch_size else "",
+    ]
     return cells
 
 
@@ -72,11 +87,15 @@ class CsvResultWriter:
 
     One write per batch means a run killed at any moment leaves whole rows
     behind (at worst the last line is cut short, and nothing before it).
+    Appending (``--resume``) first checks the columns match and drops such a
+    cut-short last line, which would otherwise swallow the first new row.
     """
 
     def __init__(self, path: str | Path, top_k: int, append: bool = False) -> None:
         self.path = Path(path)
         has_content = append and self.path.is_file() and self.path.stat().st_size > 0
+        if has_content:
+            _prepare_for_append(self.path, header(top_k))
         self._open(open(self.path, "a" if append else "w", encoding="utf-8", newline=""), top_k, not has_content)
 
     @classmethod
@@ -118,13 +137,53 @@ def write_csv(path: str | Path, results: Iterable[ImageResult], top_k: int) -> N
 
 
 def done_paths(path: str | Path) -> frozenset[str]:
-    """Paths an earlier run already wrote to ``path`` (as ``display_path`` shows them), for ``--resume``."""
+    """Paths an earlier run already wrote to ``path`` (as ``display_path`` shows them), for ``--resume``.
+
+    Only whole rows count: a row cut short by a crash is done again.
+    """
     try:
-        with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-            reader = csv.reader(handle)
-            first = next(reader, None)
-            if not first or first[0] != "path":
-                return frozenset()
-            return frozenset(restore(row[0]) for row in reader if len(row) >= len(BASE_COLUMNS))
-    except FileNotFoundError:
+        with open(path, "rb") as handle:
+            rows = [row for row, _ in _whole_rows(handle)]
+    except (FileNotFoundError, csv.Error):  # nothing to resume; the writer explains a broken file
         return frozenset()
+    if not rows or not rows[0] or rows[0][0] != "path":
+        return frozenset()
+    return frozenset(restore(row[0]) for row in rows[1:] if len(row) == len(rows[0]))
+
+
+def _whole_rows(handle: BinaryIO) -> Iterator[tuple[list[str], int]]:
+    """Each record that ends in a line break, with the byte offset where it ends.
+
+    Lines are fed to the csv reader one at a time and it asks for the next
+    only to finish a record, so the bytes consumed so far are exactly the
+    record's end, even when a quoted name holds line breaks.
+    """
+    consumed = 0
+    line_ended = True
+
+    def lines() -> Iterator[str]:
+        nonlocal consumed, line_ended
+        for line in handle:
+            consumed += len(line)
+            line_ended = line.endswith(b"\n")
+            yield line.decode("utf-8", errors="replace")
+
+    for row in csv.reader(lines()):
+        if line_ended:
+            yield row, consumed
+
+
+def _prepare_for_append(path: Path, expected_header: list[str]) -> None:
+    """Refuse a CSV with other columns, or one that does not parse; cut a last row a crash left unfinished."""
+    with open(path, "r+b") as handle:
+        try:
+            rows = list(_whole_rows(handle))
+        except csv.Error as error:
+            raise CsvMismatchError(f"cannot continue {path}: it is not a valid CSV ({error})") from None
+        if not rows or rows[0][0] != expected_header:
+            raise CsvMismatchError(
+                f"{path} does not have this run's columns ({len(expected_header)}: "
+                f"{','.join(expected_header)}); resume with the --top-k it was written with, "
+                "or write to another file"
+            )
+        handle.truncate(rows[-1][1])

@@ -9,11 +9,14 @@ thumbnail. Any failure becomes a one-line reason; nothing here raises.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import stat
 import time
 import warnings
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -25,7 +28,7 @@ from .records import DecodedImage
 # byte: twice Pillow's own warning threshold, about a 13,000 x 13,000 scan.
 MAX_PIXELS = 2 * 89_478_485
 THUMBNAIL_SIZE = 64
-_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
+_WIDE_GREY_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     """
     if image.mode == "RGB":
         return image
-    if image.mode in _SIXTEEN_BIT_MODES:
-        values = np.asarray(image, dtype=np.uint32)
-        peak = 65535 if values.max(initial=0) > 255 else 255
-        grey = (values * 255 // peak).astype(np.uint8)
-        return Image.fromarray(grey).convert("RGB")
+    if image.mode in _WIDE_GREY_MODES:
+        return _wide_grey_to_rgb(image)
     if image.mode == "F":
         grey = np.clip(np.asarray(image, dtype=np.float32), 0, 255).astype(np.uint8)
         return Image.fromarray(grey).convert("RGB")
@@ -83,6 +83,19 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def _wide_grey_to_rgb(image: Image.Image) -> Image.Image:
+    """Scale 16- or 32-bit greyscale to 8 bits; Pillow's own conversion clips it to white.
+
+    A 16-bit mode is always scaled by 65535, so a dark 16-bit image stays dark.
+    Mode ``I`` does not say its depth: values above 255 mean 16-bit data, else
+    8-bit data held in wider integers.
+    """
+    values = np.clip(np.asarray(image).astype(np.int64), 0, 65535)
+    peak = 65535 if image.mode != "I" or values.max(initial=0) > 255 else 255
+    grey = ((values * 255 + peak // 2) // peak).astype(np.uint8)
+    return Image.fromarray(grey).convert("RGB")
 
 
 def _request_draft(image: Image.Image, spec: InputSpec) -> None:
@@ -101,7 +114,7 @@ def load_pixels(path: str, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path) as image:
+            with _open_regular_file(path) as handle, Image.open(handle) as image:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     raise DecodeError(
@@ -116,20 +129,15 @@ def load_pixels(path: str, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
                 rgb = _to_rgb(upright)
     except DecodeError:
         raise
-    except FileNotFoundError:
-        reason = "broken symbolic link" if os.path.islink(path) else "file not found"
-        raise DecodeError(reason) from None
-    except IsADirectoryError:
-        raise DecodeError("is a folder, not an image file") from None
-    except PermissionError:
-        raise DecodeError("permission denied") from None
     except UnidentifiedImageError:
         size = _size_or_none(path)
         reason = "empty file (0 bytes)" if size == 0 else "not an image Pillow can read"
         raise DecodeError(reason) from None
     except Image.DecompressionBombError as error:
         raise DecodeError(f"image too large (decompression bomb guard): {error}") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
+    except OSError as error:
+        raise DecodeError(_read_failure(path, error)) from None
+    except (SyntaxError, ValueError, EOFError) as error:
         raise DecodeError(f"corrupt or truncated image: {_one_line(error)}") from None
     except MemoryError:
         raise DecodeError("not enough memory to decode this image") from None
@@ -139,6 +147,44 @@ def load_pixels(path: str, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
     thumbnail = rgb.copy()
     thumbnail.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.BILINEAR)
     return np.array(pixels), np.array(thumbnail)
+
+
+def _open_regular_file(path: str) -> BinaryIO:
+    """Open ``path`` for reading, refusing anything but a regular file.
+
+    A named pipe called ``x.jpg`` would block a decode thread forever on
+    ``open`` (and the run with it), so the file is opened non-blocking and its
+    type checked before a byte is read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as error:
+        raise DecodeError(_read_failure(path, error)) from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        raise DecodeError(
+            "is a folder, not an image file"
+            if stat.S_ISDIR(mode)
+            else "not a regular file (a pipe, socket or device)"
+        )
+    return os.fdopen(descriptor, "rb")
+
+
+def _read_failure(path: str, error: OSError) -> str:
+    """The reason for an OSError: the file system's (it has an errno) or Pillow's (it has none)."""
+    if error.errno is None:
+        return f"corrupt or truncated image: {_one_line(error)}"
+    if os.path.isdir(path):  # Windows refuses to open a folder with EACCES
+        return "is a folder, not an image file"
+    if error.errno == errno.ENOENT:
+        return "broken symbolic link" if os.path.islink(path) else "file not found"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if error.errno == errno.ELOOP:
+        return "too many levels of symbolic links (a symlink loop)"
+    return f"cannot read file: {error.strerror or _one_line(error)}"
 
 
 def _size_or_none(path: str) -> int | None:

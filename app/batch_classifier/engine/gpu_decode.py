@@ -44,33 +44,51 @@ def _resize(region: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return resized.squeeze(0).clamp_(0, 255).round_().to(torch.uint8).permute(1, 2, 0)
 
 
-def _model_input_and_thumbnail(image: torch.Tensor, spec: InputSpec) -> tuple[torch.Tensor, torch.Tensor]:
-    """The centre crop at the model's size (on the device) and a small thumbnail (on the host)."""
+def _model_input(image: torch.Tensor, spec: InputSpec) -> torch.Tensor:
+    """The centre crop at the model's size, as the Pillow path cuts it."""
     _, height, width = image.shape
     left, top, right, bottom = crop_box(width, height, spec)
     region = image[:, int(top) : max(int(top) + 1, round(bottom)), int(left) : max(int(left) + 1, round(right))]
+    return _resize(region, spec.crop_size, spec.crop_size)
+
+
+def _thumbnail(image: torch.Tensor) -> torch.Tensor:
+    _, height, width = image.shape
     shrink = THUMBNAIL_SIZE / max(height, width)
-    thumbnail = _resize(image, max(1, round(height * shrink)), max(1, round(width * shrink)))
-    return _resize(region, spec.crop_size, spec.crop_size), thumbnail.cpu()
+    return _resize(image, max(1, round(height * shrink)), max(1, round(width * shrink)))
+
+
+def _thumbnails_to_host(thumbnails: list[torch.Tensor]) -> list[torch.Tensor]:
+    """One device-to-host copy for all thumbnails: each ``.cpu()`` alone would synchronise."""
+    if not thumbnails:
+        return []
+    flat = torch.cat([thumbnail.reshape(-1) for thumbnail in thumbnails]).cpu()
+    pieces = flat.split([thumbnail.numel() for thumbnail in thumbnails])
+    return [piece.view(thumbnail.shape) for piece, thumbnail in zip(pieces, thumbnails)]
+
+
+def _decode_each(encoded: list[torch.Tensor], device: torch.device) -> list[torch.Tensor | None]:
+    """The batched call first; if it fails, file by file, so one bad file costs only itself."""
+    try:
+        return list(decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True))
+    except RuntimeError:
+        decoded: list[torch.Tensor | None] = []
+        for data in encoded:
+            try:
+                decoded.append(decode_jpeg(data, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True))
+            except RuntimeError:
+                decoded.append(None)
+        return decoded
 
 
 def decode_on_device(
     encoded: list[torch.Tensor], spec: InputSpec, device: torch.device
 ) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
-    """(HWC uint8 model input on ``device``, thumbnail) per input; None where the GPU could not decode it."""
+    """(HWC uint8 model input on ``device``, thumbnail on the host) per input; None where the GPU failed."""
     if not encoded:
         return []
-    try:
-        decoded: list[torch.Tensor | None] = list(
-            decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True)
-        )
-    except RuntimeError:
-        decoded = []
-        for data in encoded:
-            try:
-                decoded.append(
-                    decode_jpeg(data, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True)
-                )
-            except RuntimeError:
-                decoded.append(None)
-    return [None if image is None else _model_input_and_thumbnail(image, spec) for image in decoded]
+    decoded = _decode_each(encoded, device)
+    images = [image for image in decoded if image is not None]
+    inputs = iter([_model_input(image, spec) for image in images])
+    thumbnails = iter(_thumbnails_to_host([_thumbnail(image) for image in images]))
+    return [None if image is None else (next(inputs), next(thumbnails)) for image in decoded]

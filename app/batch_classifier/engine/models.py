@@ -8,6 +8,8 @@ preprocessing it was trained with and one label per output.
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
 import zipfile
 from dataclasses import dataclass
 from functools import cache
@@ -31,6 +33,8 @@ FEATURED_TORCHVISION = (
 )
 # EfficientNet-Lite was trained on inputs scaled to [-1, 1]: (x - 127) / 128.
 _LITE0_SPEC = InputSpec(resize_size=256, crop_size=224, mean=(0.498,) * 3, std=(0.502,) * 3)
+# How torch's weights-only unpickler names the Python object it refused to build.
+_REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 
 
 class ModelLoadError(Exception):
@@ -139,11 +143,7 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise ModelLoadError(
-            f"refused to load {path}: it holds Python objects beyond tensors, which could run code "
-            f"when loaded; save a state_dict or TorchScript instead ({first})"
-        ) from None
+        raise ModelLoadError(_refusal(path, error)) from None
     except FileNotFoundError:
         raise ModelLoadError(f"model file not found: {path}") from None
     except (RuntimeError, OSError, EOFError, zipfile.BadZipFile) as error:
@@ -153,6 +153,26 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelLoadError(f"{path} is not a state_dict (a mapping of names to tensors)")
     return state
+
+
+def _refusal(path: Path, error: pickle.UnpicklingError) -> str:
+    """Why a file was not unpickled, without torch's advice to retry with ``weights_only=False``.
+
+    That advice is how a malicious file runs its code, so the message names
+    what the file wanted to build, where torch says, and points to the safe
+    formats instead.
+    """
+    refused = _REFUSED_GLOBAL.search(str(error))
+    safe_formats = "save model.state_dict() (used with --arch) or a TorchScript file instead"
+    if refused:
+        return (
+            f"refused to load {path}: it holds Python objects, not only tensors (it asks for "
+            f"{refused.group(1)}), and loading them could run code; {safe_formats}"
+        )
+    return (
+        f"refused to load {path}: not a weights-only PyTorch file, and unpickling it anyway "
+        f"could run code; {safe_formats}"
+    )
 
 
 def _first_line(error: BaseException) -> str:
@@ -182,32 +202,47 @@ def read_labels(path: Path) -> tuple[str, ...]:
 
 
 def _count_outputs(module: torch.nn.Module, spec: InputSpec) -> int:
-    with torch.inference_mode():
-        probe = module(torch.zeros(1, 3, spec.crop_size, spec.crop_size))
+    """Run one blank image through the model: it must give (batch, classes) scores."""
+    try:
+        with torch.inference_mode():
+            probe = module(torch.zeros(1, 3, spec.crop_size, spec.crop_size))
+    except Exception as error:  # any failure of the user's model is a load error, not a traceback
+        raise ModelLoadError(
+            f"the model fails on a 3x{spec.crop_size}x{spec.crop_size} RGB image: {_last_line(error)}"
+        ) from None
     if not isinstance(probe, torch.Tensor) or probe.ndim != 2:
         raise ModelLoadError("the model must return a (batch, classes) tensor of scores")
     return int(probe.shape[1])
 
 
+def _last_line(error: BaseException) -> str:
+    """TorchScript errors end with the line that says what went wrong, after a long traceback."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
 def _load_user_model(
-    path: Path, arch: str | None, labels_path: Path | None
+    path: Path, arch: str | None, labels: tuple[str, ...] | None
 ) -> tuple[torch.nn.Module, InputSpec, str]:
     if not path.is_file():
         raise ModelLoadError(f"model file not found: {path}")
-    labels = read_labels(labels_path) if labels_path else None
     if _is_torchscript(path):
         try:
-            module = torch.jit.load(str(path), map_location="cpu")
+            with warnings.catch_warnings():
+                # TorchScript is deprecated in favour of torch.export, but it is what users have:
+                # a FutureWarning on every run would only alarm them.
+                warnings.simplefilter("ignore", FutureWarning)
+                module = torch.jit.load(str(path), map_location="cpu")
         except RuntimeError as error:
             raise ModelLoadError(f"cannot load TorchScript {path}: {_first_line(error)}") from None
         return module, InputSpec(), f"{path.name} (TorchScript)"
+    state = _load_state_dict(path)
     if not arch:
         raise ModelLoadError(
             f"{path} is a state_dict: name its architecture with --arch (e.g. --arch resnet50)"
         )
     weights = _torchvision_weights(arch)
-    state = _load_state_dict(path)
-    classes = len(labels) if labels else _classes_in_state(state)
+    classes = _classes_in_state(state, labels)
     try:
         module = torchvision.models.get_model(arch, weights=None, num_classes=classes)
         module.load_state_dict(state)
@@ -216,12 +251,18 @@ def _load_user_model(
     return module, _spec_from_weights(weights), f"{path.name} ({arch})"
 
 
-def _classes_in_state(state: dict[str, torch.Tensor]) -> int:
-    """The output size of the last 2-D weight: the classifier head of a torchvision model."""
+def _classes_in_state(state: dict[str, torch.Tensor], labels: tuple[str, ...] | None) -> int:
+    """The output size of the last 2-D weight: the classifier head of a torchvision model.
+
+    Read from the weights rather than from the labels, so a labels file of the
+    wrong length is reported as such instead of as a state_dict that does not fit.
+    """
     heads = [tensor for key, tensor in state.items() if key.endswith("weight") and tensor.ndim == 2]
-    if not heads:
-        raise ModelLoadError("cannot tell the number of classes from this state_dict; pass --labels")
-    return int(heads[-1].shape[0])
+    if heads:
+        return int(heads[-1].shape[0])
+    if labels:
+        return len(labels)
+    raise ModelLoadError("cannot tell the number of classes from this state_dict; pass --labels")
 
 
 def load_model(
@@ -239,10 +280,11 @@ def load_model(
     speed measurements and tests, which must not need the network.
     """
     labels_file = Path(labels_path) if labels_path else None
+    given_labels = read_labels(labels_file) if labels_file else None
     if name == DEFAULT_MODEL:
         module, spec, labels, shown = _build_lite0(pretrained), _LITE0_SPEC, imagenet_labels(), name
     elif Path(name).suffix in (".pt", ".pth", ".ts", ".pt2", ".bin") or Path(name).is_file():
-        module, spec, shown = _load_user_model(Path(name), arch, labels_file)
+        module, spec, shown = _load_user_model(Path(name), arch, given_labels)
         labels = None
     else:
         weights = _torchvision_weights(name)
@@ -257,8 +299,8 @@ def load_model(
             module.load_state_dict(_load_state_dict(fetch(weights.url, on_download)))
     module.eval()
     outputs = _count_outputs(module, spec)
-    if labels_file is not None:
-        labels = read_labels(labels_file)
+    if given_labels is not None:
+        labels = given_labels
     if labels is None:
         labels = tuple(f"class {i}" for i in range(outputs))
     if len(labels) != outputs:

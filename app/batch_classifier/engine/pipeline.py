@@ -131,8 +131,12 @@ class Classifier:
         window = max(2 * control.batch_size, 4 * self.decode_workers)
         ready: queue.Queue[object] = queue.Queue(maxsize=window)
         stop = threading.Event()
+        feeder_failure: list[BaseException] = []
         feeder = threading.Thread(
-            target=self._feed, args=(items, ready, stop, window), name="decode-feeder", daemon=True
+            target=self._feed,
+            args=(items, ready, stop, window, feeder_failure),
+            name="decode-feeder",
+            daemon=True,
         )
         batcher: DynamicBatcher[DecodedImage] = DynamicBatcher(
             ready, control.batch_size, control.max_wait_ms / 1000
@@ -162,6 +166,8 @@ class Classifier:
             stop.set()
             _drain(ready)
             feeder.join()
+        if feeder_failure:
+            raise feeder_failure[0]
         elapsed = time.perf_counter() - started
         return RunSummary(
             images=images,
@@ -186,9 +192,19 @@ class Classifier:
         return decode_file(item.index, item.path, self.model.spec)
 
     def _feed(
-        self, items: Iterable[SourceItem], ready: queue.Queue[object], stop: threading.Event, window: int
+        self,
+        items: Iterable[SourceItem],
+        ready: queue.Queue[object],
+        stop: threading.Event,
+        window: int,
+        failure: list[BaseException],
     ) -> None:
-        """Keep ``window`` decodes in flight and pass results on in input order."""
+        """Keep ``window`` decodes in flight and pass results on in input order.
+
+        If the walk itself fails (a file system gone away), the images already
+        decoded are still passed on, the stream is ended so the run loop stops,
+        and the error lands in ``failure`` for the run to raise.
+        """
         pending: deque[Future[DecodedImage]] = deque()
 
         def hand_on(decoded: DecodedImage | object) -> None:
@@ -202,12 +218,17 @@ class Classifier:
 
         with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
             try:
-                for item in items:
-                    if stop.is_set():
-                        raise _Stopped
-                    pending.append(pool.submit(self._prepare, item))
-                    while pending and (len(pending) >= window or pending[0].done()):
-                        hand_on(pending.popleft().result())
+                try:
+                    for item in items:
+                        if stop.is_set():
+                            raise _Stopped
+                        pending.append(pool.submit(self._prepare, item))
+                        while pending and (len(pending) >= window or pending[0].done()):
+                            hand_on(pending.popleft().result())
+                except _Stopped:
+                    raise
+                except Exception as error:  # handed to the run's thread, which raises it
+                    failure.append(error)
                 while pending:
                     hand_on(pending.popleft().result())
                 hand_on(END_OF_STREAM)

@@ -29,7 +29,8 @@ def display_path(path: str) -> str:
     """The path as valid UTF-8 text: bytes the file system holds that are not UTF-8 become ``\\xNN``.
 
     This is the form rows, CSV files and ``--resume`` use, so a name that
-    cannot be decoded still round-trips through them.
+    cannot be decoded still round-trips through them. It does the same for
+    any text that may quote such a name, such as an error message.
     """
     return os.fsencode(path).decode("utf-8", errors="backslashreplace")
 
@@ -39,34 +40,48 @@ def is_image_name(name: str) -> bool:
 
 
 def _walk(folder: str, recursive: bool, seen_dirs: set[tuple[int, int]]) -> Iterator[str]:
-    """Yield image files below ``folder`` in name order, never entering a folder twice.
+    """Yield image files below ``folder`` depth first in name order, never entering a folder twice.
 
     ``seen_dirs`` holds (device, inode) of folders entered so far, which both
-    breaks symlink loops and skips a folder reached by two routes.
+    breaks symlink loops and skips a folder reached by two routes. The walk
+    keeps its own stack rather than recursing, so a tree nested thousands of
+    levels deep cannot raise RecursionError in the middle of a run.
     """
+    stack = [_listing(folder, seen_dirs)]
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+        elif _is_dir(entry):
+            if recursive:
+                stack.append(_listing(entry.path, seen_dirs))
+        elif is_image_name(entry.name):
+            yield entry.path
+
+
+def _listing(folder: str, seen_dirs: set[tuple[int, int]]) -> Iterator[os.DirEntry[str]]:
+    """The entries of ``folder`` in name order; nothing if it was entered before or cannot be read."""
     try:
         identity = os.stat(folder)
     except OSError:
-        return
+        return iter(())
     key = (identity.st_dev, identity.st_ino)
     if key in seen_dirs:
-        return
+        return iter(())
     seen_dirs.add(key)
     try:
         with os.scandir(folder) as scan:
-            entries = sorted(scan, key=lambda entry: entry.name)
+            return iter(sorted(scan, key=lambda entry: entry.name))
     except OSError:
-        return
-    for entry in entries:
-        try:
-            is_dir = entry.is_dir()
-        except OSError:
-            is_dir = False
-        if is_dir:
-            if recursive:
-                yield from _walk(entry.path, recursive, seen_dirs)
-        elif is_image_name(entry.name):
-            yield entry.path
+        return iter(())
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """Whether to walk into ``entry``: a symlink loop or a vanished entry is not a folder."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def iter_sources(

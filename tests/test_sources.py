@@ -1,0 +1,138 @@
+"""Turning what the user named into inputs: order, filtering, links, loops, duplicates, --resume."""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import corpus
+from batch_classifier.engine.sources import count_sources, display_path, iter_sources
+
+
+def _touch(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+def _paths(*given: object, **options: object) -> list[str]:
+    items = list(iter_sources(given, **options))  # type: ignore[arg-type]
+    assert [item.index for item in items] == list(range(len(items))), "indices must be 0..n-1 in order"
+    return [item.path for item in items]
+
+
+def test_walk_is_depth_first_in_name_order_and_filters_by_extension(tmp_path: Path) -> None:
+    for name in ("b.jpg", "a.PNG", "c.txt", "sub/z.webp", "sub/deeper/y.TIFF", "d.JPG", "notes.md"):
+        _touch(tmp_path / name)
+    found = [os.path.relpath(path, tmp_path) for path in _paths(tmp_path)]
+    assert found == ["a.PNG", "b.jpg", "d.JPG", "sub/deeper/y.TIFF", "sub/z.webp"]
+    flat = [os.path.relpath(path, tmp_path) for path in _paths(tmp_path, recursive=False)]
+    assert flat == ["a.PNG", "b.jpg", "d.JPG"]
+
+
+def test_folder_named_like_an_image_is_a_folder(tmp_path: Path) -> None:
+    _touch(tmp_path / "folder.jpg" / "inside.png")
+    assert _paths(tmp_path) == [str(tmp_path / "folder.jpg" / "inside.png")]
+    assert _paths(tmp_path / "folder.jpg") == [str(tmp_path / "folder.jpg" / "inside.png")]
+    assert _paths(tmp_path, recursive=False) == []
+
+
+def test_explicit_files_always_come_out_whatever_they_are(tmp_path: Path) -> None:
+    """A named file gets a row even when it is not an image or does not exist (an error row)."""
+    notes, missing = _touch(tmp_path / "notes.txt"), tmp_path / "missing.jpg"
+    assert _paths(notes, missing) == [str(notes), str(missing)]
+
+
+def test_dangling_symlink_and_pipe_in_a_folder_come_out(tmp_path: Path) -> None:
+    (tmp_path / "dangling.jpg").symlink_to(tmp_path / "gone.jpg")
+    os.mkfifo(tmp_path / "pipe.jpg")
+    assert _paths(tmp_path) == [str(tmp_path / "dangling.jpg"), str(tmp_path / "pipe.jpg")]
+
+
+def test_symlink_loops_end(tmp_path: Path) -> None:
+    """A folder linking back to its parent, a self link and a file link loop: each file once, walk ends."""
+    _touch(tmp_path / "top" / "a.jpg")
+    _touch(tmp_path / "top" / "sub" / "b.jpg")
+    (tmp_path / "top" / "sub" / "back").symlink_to(tmp_path / "top")
+    (tmp_path / "top" / "self").symlink_to(tmp_path / "top" / "self")
+    (tmp_path / "top" / "x.jpg").symlink_to(tmp_path / "top" / "y.jpg")
+    (tmp_path / "top" / "y.jpg").symlink_to(tmp_path / "top" / "x.jpg")
+    found = [os.path.relpath(path, tmp_path / "top") for path in _paths(tmp_path / "top")]
+    assert found == ["a.jpg", "sub/b.jpg", "x.jpg", "y.jpg"]
+
+
+def test_deep_tree_does_not_overflow_the_stack(tmp_path: Path) -> None:
+    """A tree deeper than the recursion limit walks fine (the limit is lowered to keep the tree small)."""
+    deep = tmp_path.joinpath(*["d"] * 150)
+    deep.mkdir(parents=True)
+    _touch(deep / "bottom.png")
+    walk = iter_sources([tmp_path])
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 60)  # 60 frames to spare, the tree is 150 deep
+    try:
+        found = [item.path for item in walk]
+    finally:
+        sys.setrecursionlimit(limit)
+    assert found == [str(deep / "bottom.png")]
+
+
+def test_same_file_twice_gives_one_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rule: one row per real file (by realpath), first mention wins; the CSV never disagrees with itself.
+
+    Covers the same path twice, a relative and an absolute spelling, a file
+    and its folder, a folder twice, and a symlink to a file also named.
+    """
+    image = _touch(tmp_path / "photos" / "cat.jpg")
+    other = _touch(tmp_path / "photos" / "dog.jpg")
+    link = tmp_path / "link.jpg"
+    link.symlink_to(image)
+    monkeypatch.chdir(tmp_path)
+    assert _paths(image, image) == [str(image)]
+    assert _paths("photos/cat.jpg", image, "./photos/../photos/cat.jpg") == ["photos/cat.jpg"]
+    assert _paths(image, tmp_path / "photos") == [str(image), str(other)]
+    assert _paths(tmp_path / "photos", tmp_path / "photos", image) == [str(image), str(other)]
+    assert _paths(link, image) == [str(link)]
+
+
+def test_hard_links_are_different_files(tmp_path: Path) -> None:
+    """Two names for one inode are two paths the user sees: two rows."""
+    first = _touch(tmp_path / "a.jpg")
+    os.link(first, tmp_path / "b.jpg")
+    assert len(_paths(tmp_path)) == 2
+
+
+def test_hostile_names_come_out_unchanged(tmp_path: Path) -> None:
+    names = sorted(corpus.HOSTILE_NAMES + (corpus.NON_UTF8_NAME,))
+    for name in names:
+        _touch(tmp_path / name)
+    assert sorted(os.path.basename(path) for path in _paths(tmp_path)) == names
+
+
+def test_display_path_is_utf8_and_shows_undecodable_bytes() -> None:
+    assert display_path("café 猫.png") == "café 猫.png"
+    assert display_path(corpus.NON_UTF8_NAME) == "caf\\xe9.png"
+    display_path(corpus.NON_UTF8_NAME).encode("utf-8")
+
+
+def test_skip_takes_paths_as_display_path_writes_them(tmp_path: Path) -> None:
+    """--resume: paths already in the CSV (display form, non-UTF-8 included) are skipped, the rest renumbered."""
+    names = ["a.jpg", corpus.NON_UTF8_NAME, "=x.png", "new\nline.png"]
+    for name in names:
+        _touch(tmp_path / name)
+    done = frozenset(display_path(str(tmp_path / name)) for name in names[:3])
+    assert _paths(tmp_path, skip=done) == [str(tmp_path / "new\nline.png")]
+    assert count_sources([tmp_path], skip=done) == 1
+    assert count_sources([tmp_path]) == 4
+
+
+def test_sources_are_lazy(tmp_path: Path) -> None:
+    """The first item comes before the input list ends (a 100,000-file drop starts at once)."""
+    image = _touch(tmp_path / "a.jpg")
+    endless = itertools.chain([image], (tmp_path / f"never{i}.jpg" for i in itertools.count()))
+    first = next(iter_sources(endless))
+    assert first.path == str(image) and first.index == 0
