@@ -1,0 +1,200 @@
+"""Compare whole-process throughput: the usual DataLoader script against ``batch-classifier classify``.
+
+Why whole processes: a user waits from pressing Enter to getting results, so
+start-up, imports and model loading count for both sides. Each run is a fresh
+subprocess timed by wall clock from spawn to exit. The baseline runs at its
+best setting (found by a quick grid unless given), and the two sides alternate
+round by round so drift in machine load hits both alike.
+
+    python3 benchmarks/compare.py --count 200 --size 1600x1200 --device cpu --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from make_corpus import make_corpus, parse_size
+
+HERE = Path(__file__).resolve().parent
+BASELINE_SCRIPT = HERE / "dataloader_baseline.py"
+CPU_GRID = ((0, 1, 2), (8, 32, 64))
+CUDA_GRID = ((8, 16), (64, 128, 256))
+
+
+@dataclass
+class Run:
+    """One timed process: wall time, the throughput that implies, and CPU time used.
+
+    CPU seconds (user + system of the process and its workers) are kept because
+    on a shared machine they swing less than wall time, which helps tell a real
+    difference from noise.
+    """
+
+    seconds: float
+    img_per_s: float
+    cpu_s: float
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], images: int) -> tuple[Run, str]:
+    """Run ``cmd`` to completion and time it from spawn to exit; fail loudly so no bad number is reported."""
+    cpu_before = children_cpu_seconds()
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    cpu_s = children_cpu_seconds() - cpu_before
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"command failed with exit code {done.returncode}: {' '.join(cmd)}")
+    return Run(round(seconds, 3), round(images / seconds, 2), round(cpu_s, 2)), done.stdout
+
+
+def baseline_cmd(corpus: Path, workers: int, batch_size: int, device: str) -> list[str]:
+    return [sys.executable, str(BASELINE_SCRIPT), str(corpus), "--workers", str(workers),
+            "--batch-size", str(batch_size), "--device", device]
+
+
+def ours_cmd(corpus: Path, csv_path: Path, device: str) -> list[str]:
+    return [sys.executable, "-m", "batch_classifier", "classify", str(corpus), "--csv", str(csv_path),
+            "--device", device]
+
+
+def csv_data_rows(path: Path) -> int:
+    """Rows after the header, to check that ours classified every image rather than timing a partial run."""
+    with open(path, newline="") as handle:
+        return max(0, sum(1 for _ in csv.reader(handle)) - 1)
+
+
+def run_ours(corpus: Path, device: str, images: int) -> Run:
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = Path(tmp) / "out.csv"
+        run, _ = timed(ours_cmd(corpus, csv_path, device), images)
+        rows = csv_data_rows(csv_path)
+    if rows != images:
+        raise SystemExit(f"batch-classifier wrote {rows} rows for {images} images")
+    return run
+
+
+def run_grid(corpus: Path, device: str, images: int) -> list[dict]:
+    """One run per (workers, batch size); the script's own loop rate is kept beside the process rate."""
+    worker_options, batch_options = CUDA_GRID if device == "cuda" else CPU_GRID
+    results = []
+    for workers in worker_options:
+        for batch_size in batch_options:
+            run, stdout = timed(baseline_cmd(corpus, workers, batch_size, device), images)
+            loop = json.loads(stdout.strip().splitlines()[-1])
+            results.append({"workers": workers, "batch_size": batch_size, **asdict(run),
+                            "loop_img_per_s": loop["img_per_s"]})
+            print(f"  grid workers={workers:<2} batch={batch_size:<3} process {run.img_per_s:7.2f} img/s "
+                  f"({run.seconds:6.1f} s, cpu {run.cpu_s:6.1f} s)  loop {loop['img_per_s']:7.2f} img/s", flush=True)
+    return results
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info(device: str) -> dict:
+    """What a reader needs to judge the numbers, including load from other processes at the start."""
+    info = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
+            "python": platform.python_version(), "load_avg_1min": round(os.getloadavg()[0], 2)}
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def print_report(info: dict, corpus: str, best: dict, rounds: list[dict], summary: dict) -> None:
+    print()
+    print("machine: " + ", ".join(f"{key} {value}" for key, value in info.items()))
+    print(f"corpus:  {corpus}")
+    print(f"baseline: dataloader_baseline.py --workers {best['workers']} --batch-size {best['batch_size']}")
+    print("ours:     batch-classifier classify (defaults)")
+    print()
+    print(f"{'round':<8}{'baseline img/s':>16}{'ours img/s':>12}{'baseline s':>12}{'ours s':>8}"
+          f"{'baseline cpu s':>16}{'ours cpu s':>12}")
+    for number, row in enumerate(rounds, 1):
+        base, ours = row["baseline"], row["ours"]
+        print(f"{number:<8}{base['img_per_s']:>16.2f}{ours['img_per_s']:>12.2f}{base['seconds']:>12.2f}"
+              f"{ours['seconds']:>8.2f}{base['cpu_s']:>16.2f}{ours['cpu_s']:>12.2f}")
+    print(f"{'median':<8}{summary['baseline_median_img_per_s']:>16.2f}{summary['ours_median_img_per_s']:>12.2f}")
+    print(f"ratio ours/baseline: {summary['ratio']:.2f}x")
+    if info["load_avg_1min"] > 0.5:
+        print("warning: the machine was busy before the runs began (load average above 0.5); rerun when idle")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=200, help="images in the corpus (default 200)")
+    parser.add_argument("--size", type=parse_size, default=(1600, 1200), help="WIDTHxHEIGHT (default 1600x1200)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--corpus", type=Path, help="corpus folder (default /tmp/bc_corpus_COUNT_WxH)")
+    parser.add_argument("--baseline-workers", type=int, help="skip the grid: baseline DataLoader workers")
+    parser.add_argument("--baseline-batch-size", type=int, help="skip the grid: baseline batch size")
+    parser.add_argument("--json", type=Path, help="also save all results here")
+    args = parser.parse_args(argv)
+    if (args.baseline_workers is None) != (args.baseline_batch_size is None):
+        parser.error("give both --baseline-workers and --baseline-batch-size, or neither")
+
+    info = machine_info(args.device)  # before making the corpus, so its load is not counted
+    width, height = args.size
+    corpus = make_corpus(args.corpus or Path(tempfile.gettempdir()) / f"bc_corpus_{args.count}_{width}x{height}",
+                         args.count, args.size, args.seed)
+    corpus_text = f"{corpus} ({args.count} x {width}x{height} JPEG)"
+    print(f"corpus {corpus_text}; load average {info['load_avg_1min']}", flush=True)
+
+    grid: list[dict] = []
+    if args.baseline_workers is None:
+        grid = run_grid(corpus, args.device, args.count)
+        best = max(grid, key=lambda row: row["img_per_s"])
+    else:
+        best = {"workers": args.baseline_workers, "batch_size": args.baseline_batch_size}
+
+    rounds = []
+    for number in range(1, args.rounds + 1):
+        base, _ = timed(baseline_cmd(corpus, best["workers"], best["batch_size"], args.device), args.count)
+        ours = run_ours(corpus, args.device, args.count)
+        rounds.append({"baseline": asdict(base), "ours": asdict(ours)})
+        print(f"  round {number}: baseline {base.img_per_s:.2f} img/s (cpu {base.cpu_s:.1f} s), "
+              f"ours {ours.img_per_s:.2f} img/s (cpu {ours.cpu_s:.1f} s)", flush=True)
+
+    base_median = statistics.median(row["baseline"]["img_per_s"] for row in rounds)
+    ours_median = statistics.median(row["ours"]["img_per_s"] for row in rounds)
+    summary = {"baseline_median_img_per_s": base_median, "ours_median_img_per_s": ours_median,
+               "ratio": round(ours_median / base_median, 3)}
+    print_report(info, corpus_text, best, rounds, summary)
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "corpus": corpus_text, "device": args.device,
+                                         "grid": grid, "baseline_setting": best, "rounds": rounds,
+                                         **summary}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
