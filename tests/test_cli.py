@@ -96,7 +96,7 @@ def test_bad_arguments_exit_2(arguments: list[str]) -> None:
     [
         (["--model", "no_such_model"], "unknown model 'no_such_model'"),
         (["--device", "cuda"], "no usable CUDA GPU"),
-        (["--device", "cpu", "--decode", "gpu"], "--decode gpu needs a CUDA device"),
+        (["--device", "cpu", "--decode", "gpu"], "GPU decoding needs a CUDA device"),
         (["--device", "cpu", "--resume"], "--resume needs --csv"),
         (["--model", "missing-file.pt"], "model file not found"),
     ],

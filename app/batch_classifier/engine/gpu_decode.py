@@ -12,7 +12,6 @@ import os
 
 import torch
 import torch.nn.functional as F
-from torchvision.io import ImageReadMode, decode_jpeg
 
 from .decode import THUMBNAIL_SIZE, InputSpec, crop_box
 
@@ -69,6 +68,8 @@ def _thumbnails_to_host(thumbnails: list[torch.Tensor]) -> list[torch.Tensor]:
 
 def _decode_each(encoded: list[torch.Tensor], device: torch.device) -> list[torch.Tensor | None]:
     """The batched call first; if it fails, file by file, so one bad file costs only itself."""
+    from torchvision.io import ImageReadMode, decode_jpeg  # only on this path: a second of start-up
+
     try:
         return list(decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True))
     except RuntimeError:

