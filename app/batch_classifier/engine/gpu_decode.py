@@ -9,12 +9,18 @@ GPU cannot decode goes back to the Pillow path (which gives the real reason).
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 import torch.nn.functional as F
 
 from .decode import THUMBNAIL_SIZE, InputSpec, crop_box
 
+# torchvision 0.29 deprecates its codecs in favour of TorchCodec and says so on
+# every call; nvjpeg through decode_jpeg still works across the supported range.
+warnings.filterwarnings(
+    "ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning
+)
 JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
@@ -68,7 +74,7 @@ def _thumbnails_to_host(thumbnails: list[torch.Tensor]) -> list[torch.Tensor]:
 
 def _decode_each(encoded: list[torch.Tensor], device: torch.device) -> list[torch.Tensor | None]:
     """The batched call first; if it fails, file by file, so one bad file costs only itself."""
-    from torchvision.io import ImageReadMode, decode_jpeg  # only on this path: a second of start-up
+    from torchvision.io import ImageReadMode, decode_jpeg  # here only: a second of start-up
 
     try:
         return list(decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True))
