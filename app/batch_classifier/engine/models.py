@@ -181,7 +181,7 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise ModelLoadError(_refusal(path, error)) from None
     except FileNotFoundError:
         raise ModelLoadError(f"model file not found: {path}") from None
-    except (RuntimeError, OSError, EOFError, zipfile.BadZipFile) as error:
+    except Exception as error:  # a garbage file can fail inside the unpickler in any way
         raise ModelLoadError(f"cannot read model file {path}: {_first_line(error)}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
@@ -198,7 +198,7 @@ def _refusal(path: Path, error: pickle.UnpicklingError) -> str:
     formats instead.
     """
     refused = _REFUSED_GLOBAL.search(str(error))
-    safe_formats = "save model.state_dict() (used with --arch) or a TorchScript file instead"
+    safe_formats = "save model.state_dict() (loaded with its architecture) or a TorchScript file instead"
     if refused:
         return (
             f"refused to load {path}: it holds Python objects, not only tensors (it asks for "
@@ -274,7 +274,8 @@ def _load_user_model(
     state = _load_state_dict(path)
     if not arch:
         raise ModelLoadError(
-            f"{path} is a state_dict: name its architecture with --arch (e.g. --arch resnet50)"
+            f"{path} is a state_dict: name its torchvision architecture (--arch on the command line, "
+            "e.g. resnet50)"
         )
     weights = _torchvision_weights(arch)
     classes = _classes_in_state(state, labels)

@@ -1,0 +1,111 @@
+"""Start the window: the QApplication, its identity and icon, and the scripted mode.
+
+``batch-classifier`` opens the window; ``batch-classifier PATH...`` opens it
+with the paths queued and running; with ``--export-csv FILE
+--quit-when-done`` it runs offscreen, writes the CSV and exits, so the
+window's whole path (drop to export) can be scripted and tested.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from PySide6.QtCore import QObject, QSize
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from ..engine.pipeline import RunSummary
+from ..engine.resources import ICON_PNG_SIZES, ICON_SVG, icon_png, resource_path
+from .main_window import MainWindow
+from .session import Activity
+
+ORGANIZATION = "BatchClassifier"
+APPLICATION = "Batch Classifier"
+DESKTOP_FILE = "batch-classifier"
+
+
+def app_icon() -> QIcon:
+    """Every icon size that exists; an empty icon (Qt's default) while none have been drawn."""
+    icon = QIcon()
+    for size in ICON_PNG_SIZES:
+        path = resource_path(icon_png(size))
+        if path.is_file():
+            icon.addFile(str(path), QSize(size, size))
+    svg = resource_path(ICON_SVG)
+    if icon.isNull() and svg.is_file():
+        icon.addFile(str(svg))
+    return icon
+
+
+def application() -> QApplication:
+    """The QApplication, created once, with the names QSettings and the desktop use."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setDesktopFileName(DESKTOP_FILE)
+    app.setWindowIcon(app_icon())
+    return app
+
+
+class ScriptedRun(QObject):
+    """``--export-csv`` / ``--quit-when-done``: when the queue has drained, export, then close.
+
+    The exit status says whether it worked: 1 when a run could not start or
+    the CSV could not be written.
+    """
+
+    def __init__(self, window: MainWindow, export_csv: str | None, quit_when_done: bool) -> None:
+        super().__init__(window)
+        self.exit_code = 0
+        self._window = window
+        self._export_csv = export_csv
+        self._quit_when_done = quit_when_done
+        self._runs = 0
+        self._handled = False
+        window.session.run_finished.connect(self._run_finished)
+        window.session.failed.connect(self._failed)
+        window.session.activity_changed.connect(self._check_done)
+
+    def _run_finished(self, _summary: RunSummary) -> None:
+        self._runs += 1
+
+    def _failed(self, message: str) -> None:
+        print(f"batch-classifier: {message}", file=sys.stderr)
+        self.exit_code = 1
+
+    def _check_done(self, activity: Activity) -> None:
+        session = self._window.session
+        if self._handled or activity is not Activity.IDLE or not (self._runs or self.exit_code):
+            return
+        if session.pending and not self.exit_code:
+            return
+        self._handled = True  # the paths given at start are done; what the user adds later is theirs
+        if self._export_csv and not self.exit_code:
+            try:
+                rows = self._window.export_csv(self._export_csv)
+                print(f"wrote {rows} rows to {self._export_csv}", file=sys.stderr)
+            except OSError as error:
+                print(f"batch-classifier: cannot write {self._export_csv}: {error}", file=sys.stderr)
+                self.exit_code = 1
+        if self._quit_when_done:
+            self._window.close()
+
+
+def run_gui(paths: list[str], export_csv: str | None = None, quit_when_done: bool = False) -> int:
+    """Open the window with ``paths`` queued; the exit status for ``sys.exit``."""
+    if export_csv and quit_when_done:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # nothing to look at: no display needed
+    app = application()
+    window = MainWindow(quiet=quit_when_done)
+    scripted = ScriptedRun(window, export_csv, quit_when_done) if export_csv or quit_when_done else None
+    window.show()
+    if paths:
+        window.add_inputs(list(paths))
+    else:
+        window.session.request_load()  # load now, so the device shows and a missing model is reported early
+    status = app.exec()
+    return scripted.exit_code if scripted is not None else status

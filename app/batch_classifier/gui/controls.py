@@ -1,0 +1,286 @@
+"""The run settings panel: model, device, precision, decode, batch size and max wait.
+
+Two kinds of knob. Model, device, precision and decode decide how the
+Classifier is built, so changing one asks for a reload (``config_changed``).
+Batch size and max wait move live: the window passes them to the running
+job's RunControl, and the engine applies them at the next batch. The slider
+is debounced so dragging it across ten stops sends one value, not ten.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..engine.devices import PRECISION_CHOICES, device_label
+from ..engine.models import FEATURED_TORCHVISION, ModelInfo
+from ..engine.pipeline import DECODE_CHOICES, RunConfig
+from . import settings as keys
+from .settings import Settings
+
+MAX_BATCH_SIZE = 1024
+_MAX_POWER = int(math.log2(MAX_BATCH_SIZE))
+SLIDER_DEBOUNCE_MS = 200
+_OPEN_MODEL_FILE = "\0open-model-file"
+_PRECISION_TEXT = {"auto": "Auto (bf16/fp16 on GPU, fp32 on CPU)", "fp32": "fp32", "bf16": "bf16", "fp16": "fp16"}
+_DECODE_TEXT = {"auto": "Auto (GPU for JPEG on CUDA)", "cpu": "CPU (Pillow threads)", "gpu": "GPU (nvJPEG)"}
+
+
+def _combo_select(combo: QComboBox, value: str) -> None:
+    index = combo.findData(value)
+    combo.setCurrentIndex(index if index >= 0 else 0)
+
+
+class RunControls(QWidget):
+    config_changed = Signal()
+    batch_size_changed = Signal(int)  # debounced
+    max_wait_changed = Signal(float)
+
+    def __init__(
+        self, settings: Settings, models: list[ModelInfo], devices: list[str], parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self._labels_for: dict[str, str] = {}
+        self._batch_size_chosen = settings.has(keys.BATCH_SIZE)
+
+        self.model_combo = QComboBox()
+        self.model_combo.setMaxVisibleItems(20)
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(16)
+        self._fill_models(models)
+        self.device_combo = QComboBox()
+        self.device_combo.addItem("Auto (best available)", "auto")
+        for device in devices:
+            self.device_combo.addItem(device, device)
+            self.device_combo.setItemData(
+                self.device_combo.count() - 1, device_label(torch.device(device)), Qt.ItemDataRole.ToolTipRole
+            )
+        self.precision_combo = QComboBox()
+        for choice in PRECISION_CHOICES:
+            self.precision_combo.addItem(_PRECISION_TEXT.get(choice, choice), choice)
+        self.decode_combo = QComboBox()
+        for choice in DECODE_CHOICES:
+            self.decode_combo.addItem(_DECODE_TEXT.get(choice, choice), choice)
+        if not any(device.startswith("cuda") for device in devices):
+            self._disable_item(self.decode_combo, "gpu", "GPU decoding needs a CUDA device")
+
+        self.batch_slider = QSlider(Qt.Orientation.Horizontal)
+        self.batch_slider.setRange(0, _MAX_POWER)
+        self.batch_slider.setPageStep(1)
+        self.batch_slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.batch_slider.setTickInterval(1)
+        self.batch_slider.setToolTip("Largest batch the run may form: powers of two. Applies at the next batch.")
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, MAX_BATCH_SIZE)
+        self.batch_spin.setToolTip("Largest batch the run may form. Applies at the next batch.")
+        self.batch_spin.setAccelerated(True)
+        self.max_wait_spin = QDoubleSpinBox()
+        self.max_wait_spin.setRange(0.0, 1000.0)
+        self.max_wait_spin.setDecimals(1)
+        self.max_wait_spin.setSuffix(" ms")
+        self.max_wait_spin.setToolTip(
+            "How long a batch that is not full waits for more images before it runs anyway."
+        )
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(SLIDER_DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._emit_batch_size)
+
+        self._restore()
+        self._build_layout()
+        self.model_combo.activated.connect(self._model_activated)
+        for combo in (self.device_combo, self.precision_combo, self.decode_combo):
+            combo.currentIndexChanged.connect(self.config_changed)
+        self.batch_slider.valueChanged.connect(self._slider_moved)
+        self.batch_spin.valueChanged.connect(self._spin_changed)
+        self.max_wait_spin.valueChanged.connect(self.max_wait_changed)
+
+    # --- building ------------------------------------------------------------------------
+
+    def _fill_models(self, models: list[ModelInfo]) -> None:
+        """Bundled, then the featured torchvision models, then the rest, with separators between."""
+        previous_group = None
+        for info in models:
+            group = "featured" if info.name in FEATURED_TORCHVISION else info.source
+            if previous_group is not None and group != previous_group:
+                self.model_combo.insertSeparator(self.model_combo.count())
+            previous_group = group
+            text = info.name if info.offline_ready else f"{info.name}  (download)"
+            self.model_combo.addItem(text, info.name)
+            where = "available offline" if info.offline_ready else "weights are downloaded on first use"
+            self.model_combo.setItemData(
+                self.model_combo.count() - 1, f"{info.description}\n{where}: {info.detail}", Qt.ItemDataRole.ToolTipRole
+            )
+        self.model_combo.insertSeparator(self.model_combo.count())
+        self.model_combo.addItem("Open model file…", _OPEN_MODEL_FILE)
+
+    @staticmethod
+    def _disable_item(combo: QComboBox, value: str, reason: str) -> None:
+        item = combo.model().item(combo.findData(value))  # type: ignore[attr-defined]
+        item.setEnabled(False)
+        item.setToolTip(reason)
+
+    def _build_layout(self) -> None:
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("&Model", self.model_combo)
+        form.addRow("&Device", self.device_combo)
+        form.addRow("&Precision", self.precision_combo)
+        form.addRow("D&ecode", self.decode_combo)
+        batch_row = QHBoxLayout()
+        batch_row.addWidget(self.batch_slider, 1)
+        batch_row.addWidget(self.batch_spin)
+        batch_label = QLabel("&Batch size")
+        batch_label.setBuddy(self.batch_slider)
+        form.addRow(batch_label, batch_row)
+        scale = QHBoxLayout()
+        for text in ("1", "32", "1024"):
+            label = QLabel(text)
+            label.setEnabled(False)
+            scale.addWidget(label)
+            if text != "1024":
+                scale.addStretch(1)
+        form.addRow("", scale)
+        form.addRow("Max &wait", self.max_wait_spin)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(form)
+
+    def _restore(self) -> None:
+        model = self._settings.get(keys.MODEL)
+        if self.model_combo.findData(model) < 0:
+            if Path(model).is_file():
+                self._add_model_file(model, self._settings.get(keys.LABELS))
+            else:
+                model = keys.MODEL.default
+        _combo_select(self.model_combo, model)
+        self._current_model = self.model_combo.currentData()
+        _combo_select(self.device_combo, self._settings.get(keys.DEVICE))
+        _combo_select(self.precision_combo, self._settings.get(keys.PRECISION))
+        _combo_select(self.decode_combo, self._settings.get(keys.DECODE))
+        if not self.decode_combo.model().item(self.decode_combo.currentIndex()).isEnabled():  # type: ignore[attr-defined]
+            _combo_select(self.decode_combo, "auto")
+        self._show_batch_size(self._settings.get(keys.BATCH_SIZE))
+        self.max_wait_spin.setValue(self._settings.get(keys.MAX_WAIT_MS))
+
+    # --- model files ---------------------------------------------------------------------
+
+    def use_model_file(self, model_path: str, labels_path: str | None = None) -> None:
+        """Select a TorchScript model file (and its labels, one per line) as the model."""
+        if self.model_combo.findData(model_path) < 0:
+            self._add_model_file(model_path, labels_path or "")
+        else:
+            self._labels_for[model_path] = labels_path or ""
+        _combo_select(self.model_combo, model_path)
+        self._current_model = model_path
+        self.config_changed.emit()
+
+    def _add_model_file(self, model_path: str, labels_path: str) -> None:
+        self._labels_for[model_path] = labels_path
+        self.model_combo.insertItem(self.model_combo.count() - 1, Path(model_path).name, model_path)
+        self.model_combo.setItemData(
+            self.model_combo.count() - 2,
+            f"{model_path}\nlabels: {labels_path or 'none (classes are numbered)'}",
+            Qt.ItemDataRole.ToolTipRole,
+        )
+
+    def _model_activated(self, index: int) -> None:
+        if self.model_combo.itemData(index) != _OPEN_MODEL_FILE:
+            if self.model_combo.itemData(index) != self._current_model:
+                self._current_model = self.model_combo.itemData(index)
+                self.config_changed.emit()
+            return
+        _combo_select(self.model_combo, self._current_model)  # back to the model in use unless a file is chosen
+        folder = self._settings.get(keys.LAST_FOLDER)
+        model_path, _ = QFileDialog.getOpenFileName(
+            self, "Open a TorchScript model", folder, "TorchScript models (*.pt *.pth *.ts);;All files (*)"
+        )
+        if not model_path:
+            return
+        labels_path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Labels for this model, one per line (cancel for numbered classes)",
+            str(Path(model_path).parent),
+            "Text files (*.txt);;All files (*)",
+        )
+        self._settings.set(keys.LAST_FOLDER, str(Path(model_path).parent))
+        self.use_model_file(model_path, labels_path or None)
+
+    # --- batch size ----------------------------------------------------------------------
+
+    def batch_size(self) -> int:
+        return self.batch_spin.value()
+
+    def set_batch_size(self, size: int) -> None:
+        """Set the batch size as if the user had (the sweep's "Use batch size N")."""
+        self._batch_size_chosen = True
+        self.batch_spin.setValue(size)
+
+    def offer_device_default(self, size: int) -> None:
+        """Adopt the loaded device's default batch size, unless the user has chosen one."""
+        if not self._batch_size_chosen:
+            self._show_batch_size(size)
+
+    def _show_batch_size(self, size: int) -> None:
+        size = min(max(1, size), MAX_BATCH_SIZE)
+        self.batch_spin.blockSignals(True)
+        self.batch_slider.blockSignals(True)
+        self.batch_spin.setValue(size)
+        self.batch_slider.setValue(round(math.log2(size)))
+        self.batch_spin.blockSignals(False)
+        self.batch_slider.blockSignals(False)
+
+    def _emit_batch_size(self) -> None:
+        self.batch_size_changed.emit(self.batch_size())
+
+    def _slider_moved(self, position: int) -> None:
+        self.batch_spin.setValue(2**position)  # goes on to _spin_changed
+
+    def _spin_changed(self, size: int) -> None:
+        self._batch_size_chosen = True
+        self.batch_slider.blockSignals(True)
+        self.batch_slider.setValue(round(math.log2(size)))
+        self.batch_slider.blockSignals(False)
+        self._debounce.start()
+
+    # --- the result ----------------------------------------------------------------------
+
+    def run_config(self) -> RunConfig:
+        model = self.model_combo.currentData()
+        return RunConfig(
+            model=model,
+            labels=self._labels_for.get(model) or None,
+            device=self.device_combo.currentData(),
+            precision=self.precision_combo.currentData(),
+            decode=self.decode_combo.currentData(),
+            batch_size=self.batch_size(),
+            max_wait_ms=self.max_wait_spin.value(),
+        )
+
+    def save(self) -> None:
+        config = self.run_config()
+        self._settings.set(keys.MODEL, config.model)
+        self._settings.set(keys.LABELS, config.labels or "")
+        self._settings.set(keys.DEVICE, config.device)
+        self._settings.set(keys.PRECISION, config.precision)
+        self._settings.set(keys.DECODE, config.decode)
+        if self._batch_size_chosen:
+            self._settings.set(keys.BATCH_SIZE, self.batch_size())
+        self._settings.set(keys.MAX_WAIT_MS, config.max_wait_ms)

@@ -1,0 +1,418 @@
+"""The main window: puts the pieces together and turns user actions into session requests.
+
+Layout: run settings and the selected row's details on the left; the drop
+zone, the results table and the batching plots on the right; progress,
+device and memory in the status bar. Nothing here computes a prediction:
+the session and its worker do, and this class only shows what comes back.
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGroupBox,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QStyle,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..engine.csv_output import write_csv
+from ..engine.devices import available_devices
+from ..engine.models import list_models
+from ..engine.pipeline import RunSummary
+from ..engine.resources import sample_images
+from ..engine.sources import IMAGE_EXTENSIONS
+from ..engine.sweep import SweepResult
+from . import settings as keys
+from .controls import RunControls
+from .detail_pane import DetailPane
+from .drop_zone import DropZone
+from .plots import BatchPlots
+from .progress import RunProgress
+from .results_model import ResultsModel
+from .results_view import ResultsView
+from .session import Activity, RunSession
+from .settings import Settings
+from .worker import BatchRows, ModelReady
+
+CSV_NAME = "batch-classifier-results.csv"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: Settings | None = None, quiet: bool = False) -> None:
+        """``quiet`` (the scripted --quit-when-done run) reports failures on stderr, not in dialogs."""
+        super().__init__()
+        self._settings = settings or Settings()
+        self._quiet = quiet
+        self._loading_model = ""
+        self.setWindowTitle("Batch Classifier")
+
+        self.controls = RunControls(self._settings, list_models(), available_devices())
+        self.session = RunSession(self.controls.run_config, self)
+        self.results = ResultsModel(self)
+        self.results_view = ResultsView(self.results)
+        self.plots = BatchPlots()
+        self.detail = DetailPane()
+        self.progress = RunProgress()
+        self.device_label = QLabel("No model loaded")
+        self.memory_label = QLabel("")
+
+        self._create_actions()
+        self.drop_zone = DropZone([self.open_files_action, self.open_folder_action, self.samples_action])
+        self._create_menus_and_toolbar()
+        self._create_layout()
+        self._connect()
+        # An explicit minimum keeps the layout from resizing the window's constraints each time
+        # a label's text changes (which offscreen Qt also warns about on every change).
+        self.setMinimumSize(960, 640)
+        self._restore_geometry()
+        self._update_actions()
+        # torch, torchvision and Qt leave ~350,000 long-lived objects that a full cyclic-GC pass
+        # would walk (measured: 230 ms, on whichever thread triggers it, holding the GIL, so the
+        # GUI freezes). They live as long as the process: take them out of the collector's sight.
+        gc.freeze()
+
+    # --- construction ----------------------------------------------------------------------
+
+    def _action(self, text: str, icon: QStyle.StandardPixmap | None, shortcut: QKeySequence | str | None,
+                tip: str) -> QAction:
+        action = QAction(text, self)
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        shown = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        action.setToolTip(f"{tip} ({shown})" if shown else tip)
+        action.setStatusTip(tip)
+        return action
+
+    def _create_actions(self) -> None:
+        pixmap = QStyle.StandardPixmap
+        self.open_files_action = self._action(
+            "Open &files…", pixmap.SP_FileIcon, QKeySequence.StandardKey.Open, "Add image files to classify"
+        )
+        self.open_folder_action = self._action(
+            "Open f&older…", pixmap.SP_DirOpenIcon, "Ctrl+Shift+O", "Add a folder of images (searched recursively)"
+        )
+        self.samples_action = self._action(
+            "Try &sample images", pixmap.SP_FileDialogContentsView, None, "Classify the four bundled photos"
+        )
+        self.export_action = self._action(
+            "&Export CSV…", pixmap.SP_DialogSaveButton, "Ctrl+E", "Save every row as CSV (filters do not apply)"
+        )
+        self.quit_action = self._action("&Quit", None, QKeySequence.StandardKey.Quit, "Stop the run and quit")
+        self.start_action = self._action(
+            "&Start", pixmap.SP_MediaPlay, "Ctrl+R", "Run the queued inputs, or the last ones again"
+        )
+        self.pause_action = self._action("&Pause", pixmap.SP_MediaPause, "Space", "Pause or resume the run")
+        self.pause_action.setCheckable(True)
+        self.cancel_action = self._action(
+            "&Cancel", pixmap.SP_MediaStop, "Esc", "Stop after the batch in flight; the rows done stay"
+        )
+        self.sweep_action = self._action(
+            "&Find best batch size", pixmap.SP_FileDialogDetailedView, "Ctrl+B",
+            "Measure throughput at each batch size on this device",
+        )
+        self.clear_action = self._action("C&lear results", pixmap.SP_DialogResetButton, None, "Empty the table and plots")
+
+    def _create_menus_and_toolbar(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addActions([self.open_files_action, self.open_folder_action, self.samples_action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        run_menu = menu.addMenu("&Run")
+        run_menu.addActions([self.start_action, self.pause_action, self.cancel_action])
+        run_menu.addSeparator()
+        run_menu.addActions([self.sweep_action, self.clear_action])
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("main-toolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.addActions([self.open_files_action, self.open_folder_action])
+        toolbar.addSeparator()
+        toolbar.addActions([self.start_action, self.pause_action, self.cancel_action])
+        toolbar.addSeparator()
+        toolbar.addActions([self.sweep_action, self.export_action])
+        self.addToolBar(toolbar)
+
+    def _create_layout(self) -> None:
+        settings_box = QGroupBox("Run settings")
+        QVBoxLayout(settings_box).addWidget(self.controls)
+        detail_box = QGroupBox("Selected image")
+        QVBoxLayout(detail_box).addWidget(self.detail)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(settings_box)
+        left_layout.addWidget(detail_box, 1)
+
+        results = QWidget()
+        results_layout = QVBoxLayout(results)
+        results_layout.setContentsMargins(0, 0, 0, 0)
+        results_layout.addWidget(self.drop_zone)
+        results_layout.addWidget(self.results_view, 1)
+
+        self.results_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.results_splitter.addWidget(results)
+        self.results_splitter.addWidget(self.plots)
+        self.results_splitter.setStretchFactor(0, 3)
+        self.results_splitter.setStretchFactor(1, 2)
+        self.results_splitter.setChildrenCollapsible(False)
+        self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.main_splitter.addWidget(left)
+        self.main_splitter.addWidget(self.results_splitter)
+        self.main_splitter.setStretchFactor(1, 1)
+        self.main_splitter.setChildrenCollapsible(False)
+        self.main_splitter.setContentsMargins(6, 6, 6, 0)
+        self.setCentralWidget(self.main_splitter)
+
+        status = self.statusBar()
+        for label in (self.memory_label, self.device_label):
+            label.setContentsMargins(10, 0, 10, 0)
+        status.addPermanentWidget(self.memory_label)
+        status.addPermanentWidget(self.device_label)
+        status.addPermanentWidget(self.progress)
+
+    def _connect(self) -> None:
+        self.open_files_action.triggered.connect(self.open_files)
+        self.open_folder_action.triggered.connect(self.open_folder)
+        self.samples_action.triggered.connect(self.try_samples)
+        self.export_action.triggered.connect(self.choose_export_file)
+        self.quit_action.triggered.connect(self.close)
+        self.start_action.triggered.connect(self.session.start)
+        self.pause_action.triggered.connect(self._toggle_pause)
+        self.cancel_action.triggered.connect(self._cancel)
+        self.sweep_action.triggered.connect(self._find_best)
+        self.clear_action.triggered.connect(self.clear_results)
+        self.drop_zone.paths_dropped.connect(self.add_inputs)
+
+        self.controls.config_changed.connect(self.session.request_load)
+        self.controls.batch_size_changed.connect(self.session.set_batch_size)
+        self.controls.max_wait_changed.connect(self.session.set_max_wait_ms)
+        self.plots.find_best_requested.connect(self._find_best)
+        self.plots.use_batch_size.connect(self._use_batch_size)
+
+        self.results_view.selection_changed.connect(self.detail.show_result)
+
+        session = self.session
+        session.activity_changed.connect(self._update_actions)
+        session.queue_changed.connect(self._update_actions)
+        session.loading.connect(self._on_loading)
+        session.download_progress.connect(self._on_download)
+        session.model_ready.connect(self._on_model_ready)
+        session.failed.connect(self._on_failed)
+        session.run_started.connect(self._on_run_started)
+        session.batch_done.connect(self._on_batch)
+        session.run_finished.connect(self._on_run_finished)
+        session.sweep_point.connect(self.plots.add_sweep_point)
+        session.sweep_finished.connect(self._on_sweep_finished)
+        session.stopped.connect(self.close)
+
+    def _restore_geometry(self) -> None:
+        if not self.restoreGeometry(self._settings.get(keys.GEOMETRY)):
+            available = self.screen().availableGeometry()
+            self.resize(min(1500, int(available.width() * 0.94)), min(960, int(available.height() * 0.94)))
+            self.move(available.center() - self.rect().center())
+        self.restoreState(self._settings.get(keys.WINDOW_STATE))
+        if not self.main_splitter.restoreState(self._settings.get(keys.MAIN_SPLITTER)):
+            self.main_splitter.setSizes([320, 1180])
+        if not self.results_splitter.restoreState(self._settings.get(keys.RESULTS_SPLITTER)):
+            self.results_splitter.setSizes([500, 330])
+
+    # --- inputs ----------------------------------------------------------------------------
+
+    def add_inputs(self, paths: list[str]) -> None:
+        """Files and folders from a drop, a dialog or the command line: queue them for a run."""
+        if not paths:
+            return
+        busy = self.session.activity is Activity.RUNNING
+        self.session.enqueue([str(path) for path in paths])
+        what = f"{len(paths):,} item{'s' if len(paths) != 1 else ''}"
+        self.statusBar().showMessage(f"Queued {what}; they run after the current run." if busy else f"Added {what}.", 5000)
+
+    def open_files(self) -> None:
+        patterns = " ".join(f"*{extension}" for extension in sorted(IMAGE_EXTENSIONS))
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Add images", self._settings.get(keys.LAST_FOLDER), f"Images ({patterns});;All files (*)"
+        )
+        if files:
+            self._settings.set(keys.LAST_FOLDER, str(Path(files[0]).parent))
+            self.add_inputs(files)
+
+    def open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of images", self._settings.get(keys.LAST_FOLDER))
+        if folder:
+            self._settings.set(keys.LAST_FOLDER, folder)
+            self.add_inputs([folder])
+
+    def try_samples(self) -> None:
+        self.add_inputs([str(path) for path in sample_images()])
+
+    # --- export ----------------------------------------------------------------------------
+
+    def choose_export_file(self) -> None:
+        suggested = str(Path(self._settings.get(keys.LAST_FOLDER)) / CSV_NAME)
+        path, _ = QFileDialog.getSaveFileName(self, "Export results as CSV", suggested, "CSV files (*.csv)")
+        if not path:
+            return
+        self._settings.set(keys.LAST_FOLDER, str(Path(path).parent))
+        try:
+            self.export_csv(path)
+        except OSError as error:
+            self._report(f"Could not write {path}: {error.strerror or error}")
+
+    def export_csv(self, path: str) -> int:
+        """Write every row (in run order, whatever the view shows) with the command line's columns."""
+        rows = self.results.results()
+        write_csv(path, rows, self.controls.run_config().top_k)
+        self.statusBar().showMessage(f"Exported {len(rows):,} rows to {path}", 8000)
+        return len(rows)
+
+    def clear_results(self) -> None:
+        self.results.clear()
+        self.plots.clear()
+        self.detail.show_result(None, None)
+        self._update_actions()
+
+    # --- run control -------------------------------------------------------------------------
+
+    def _toggle_pause(self) -> None:
+        paused = self.session.toggle_pause()
+        self.pause_action.setChecked(paused)
+        if paused:
+            self.progress.paused()
+        else:
+            self.progress.resumed()
+
+    def _cancel(self) -> None:
+        if self.session.activity in (Activity.RUNNING, Activity.SWEEPING) or self.session.pending:
+            self.session.cancel()
+            self.statusBar().showMessage("Cancelling after the batch in flight…")
+
+    def _find_best(self) -> None:
+        self.plots.start_sweep()
+        self.session.find_best_batch_size()
+        self.progress.busy("Finding the best batch size…")
+
+    def _use_batch_size(self, size: int) -> None:
+        self.controls.set_batch_size(size)
+        self.statusBar().showMessage(f"Batch size set to {size}.", 5000)
+
+    # --- what the session reports -------------------------------------------------------------
+
+    def _update_actions(self, *_: object) -> None:
+        activity = self.session.activity
+        ready = activity in (Activity.IDLE, Activity.LOADING)
+        running = activity is Activity.RUNNING
+        self.start_action.setEnabled(ready and self.session.has_inputs)
+        self.pause_action.setEnabled(running)
+        if not running:
+            self.pause_action.setChecked(False)
+        self.cancel_action.setEnabled(running or activity is Activity.SWEEPING or self.session.pending > 0)
+        self.sweep_action.setEnabled(ready)
+        self.plots.find_button.setEnabled(ready)
+        has_rows = self.results.rowCount() > 0
+        self.export_action.setEnabled(has_rows)
+        self.clear_action.setEnabled(has_rows)
+        if activity is Activity.IDLE and self.progress.bar.maximum() == 0:
+            self.progress.idle()
+
+    def _on_loading(self, model: str) -> None:
+        self._loading_model = Path(model).name
+        self.progress.busy(f"Loading {self._loading_model}…")
+        self.statusBar().showMessage(f"Loading model {self._loading_model}…")
+
+    def _on_download(self, done: int, total: int | None) -> None:
+        self.progress.download(self._loading_model, done, total)
+
+    def _on_model_ready(self, ready: ModelReady) -> None:
+        self.device_label.setText(f"{ready.model} · {ready.device_name} · {ready.precision}")
+        self.controls.offer_device_default(ready.default_batch_size)
+        self.session.set_batch_size(self.controls.batch_size())
+        if self.session.activity is Activity.LOADING:
+            self.statusBar().showMessage(f"Model {ready.model} ready on {ready.device_name}.", 5000)
+
+    def _on_failed(self, message: str) -> None:
+        self.progress.idle("Failed")
+        self._report(message)
+        if self.session.activity is Activity.SWEEPING:
+            self.plots.sweep_stopped(f"Sweep failed: {message}")
+
+    def _on_run_started(self, total: int) -> None:
+        self.progress.start_run(total)
+        self.statusBar().showMessage(f"Classifying {total:,} images…")
+
+    def _on_batch(self, rows: BatchRows) -> None:
+        self.results.append_batch(rows.results, rows.thumbnails)
+        self.results_view.select_first_row_if_none()
+        self.plots.add_batch(rows.stats)
+        self.progress.add_images(len(rows.results))
+        stats = rows.stats
+        if stats.memory_kind == "cuda":
+            self.memory_label.setText(
+                f"GPU peak {stats.peak_allocated_mb:,.0f} MB allocated · {stats.peak_reserved_mb:,.0f} MB reserved"
+            )
+        else:
+            self.memory_label.setText(f"Process memory {stats.peak_allocated_mb:,.0f} MB (no CUDA)")
+        if rows.results and not self.export_action.isEnabled():
+            self._update_actions()
+
+    def _on_run_finished(self, summary: RunSummary) -> None:
+        verb = "Cancelled after" if summary.cancelled else "Done:"
+        text = (
+            f"{verb} {summary.images:,} images, {summary.errors:,} errors in {summary.elapsed_s:.1f} s "
+            f"({summary.images_per_s:,.1f} img/s, mean batch {summary.mean_batch_size:.1f})"
+        )
+        if summary.oom_cap is not None:
+            text += f"; batches capped at {summary.oom_cap} after running out of memory"
+        self.progress.finished("Cancelled" if summary.cancelled else "Done")
+        self.statusBar().showMessage(text)
+
+    def _on_sweep_finished(self, result: SweepResult) -> None:
+        self.plots.finish_sweep(result)
+        self.progress.idle("Sweep done")
+        self.statusBar().showMessage(
+            f"Best batch size: {result.best_batch_size}" if result.best_batch_size else "Sweep stopped.", 8000
+        )
+
+    def _report(self, message: str) -> None:
+        """A failure the user must see: the status bar always, plus a dialog unless scripted."""
+        self.statusBar().showMessage(message)
+        if self._quiet:
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, "Batch Classifier", message, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # window-modal and non-blocking: the event loop (and the worker's signals) go on
+
+    # --- closing -----------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop cooperatively: the batch in flight finishes and its rows arrive, then the thread ends."""
+        if not self.session.shutdown():
+            event.ignore()
+            self.progress.busy("Stopping…")
+            self.statusBar().showMessage("Stopping: finishing the batch in flight, then closing…")
+            return
+        self._save_settings()
+        super().closeEvent(event)
+
+    def _save_settings(self) -> None:
+        self.controls.save()
+        self._settings.set(keys.GEOMETRY, self.saveGeometry())
+        self._settings.set(keys.WINDOW_STATE, self.saveState())
+        self._settings.set(keys.MAIN_SPLITTER, self.main_splitter.saveState())
+        self._settings.set(keys.RESULTS_SPLITTER, self.results_splitter.saveState())
+        self._settings.sync()

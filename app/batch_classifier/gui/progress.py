@@ -1,0 +1,113 @@
+"""The status bar's progress: images done of the total, the current rate, and an ETA.
+
+The ETA uses the rate over the last few seconds rather than since the start,
+so it recovers quickly when the batch size changes mid-run or the run is
+resumed after a pause.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
+
+RATE_WINDOW_S = 5.0
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+class RunProgress(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bar = QProgressBar()
+        self.bar.setTextVisible(True)
+        self.bar.setMinimumWidth(220)
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.bar.setFormat("")
+        self.label = QLabel("Ready")
+        self.label.setFixedWidth(330)  # text changes every batch; a fixed width never re-lays out the bar
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar)
+        self._total = 0
+        self._done = 0
+        self._recent: deque[tuple[float, int]] = deque()
+
+    @property
+    def done(self) -> int:
+        return self._done
+
+    def busy(self, text: str) -> None:
+        """Something of unknown length (loading a model, counting files, a sweep)."""
+        self.bar.setRange(0, 0)
+        self.bar.setFormat("")
+        self.label.setText(text)
+
+    def download(self, model: str, done: int, total: int | None) -> None:
+        mb_done = done / 2**20
+        if total:
+            self.bar.setRange(0, 1000)
+            self.bar.setValue(int(1000 * done / total))
+            self.bar.setFormat("%p %")
+            self.label.setText(f"Downloading {model}: {mb_done:.0f} of {total / 2**20:.0f} MB")
+        else:
+            self.busy(f"Downloading {model}: {mb_done:.0f} MB")
+
+    def start_run(self, total: int) -> None:
+        self._total = max(total, 0)
+        self._done = 0
+        self._recent.clear()
+        self._recent.append((time.monotonic(), 0))
+        self.bar.setRange(0, max(self._total, 1))
+        self.bar.setValue(0)
+        self.bar.setFormat(f"0 / {self._total:,}")
+        self.label.setText("Starting…")
+
+    def add_images(self, count: int) -> None:
+        self._done += count
+        now = time.monotonic()
+        self._recent.append((now, self._done))
+        while len(self._recent) > 2 and now - self._recent[1][0] > RATE_WINDOW_S:
+            self._recent.popleft()
+        self.bar.setRange(0, max(self._total, self._done, 1))
+        self.bar.setValue(self._done)
+        self.bar.setFormat(f"{self._done:,} / {max(self._total, self._done):,}")
+        self.label.setText(self._rate_text(now))
+
+    def _rate_text(self, now: float) -> str:
+        first_time, first_done = self._recent[0]
+        elapsed = now - first_time
+        if elapsed <= 0 or self._done == first_done:
+            return "Running…"
+        rate = (self._done - first_done) / elapsed
+        remaining = max(self._total - self._done, 0)
+        return f"{rate:,.0f} img/s · ETA {format_duration(remaining / rate)}"
+
+    def paused(self) -> None:
+        self.label.setText(f"Paused at {self._done:,} of {self._total:,}")
+        self._recent.clear()
+        self._recent.append((time.monotonic(), self._done))
+
+    def resumed(self) -> None:
+        self._recent.clear()
+        self._recent.append((time.monotonic(), self._done))
+        self.label.setText("Running…")
+
+    def finished(self, text: str) -> None:
+        self.bar.setRange(0, max(self._total, self._done, 1))
+        self.bar.setValue(self._done if self._done else 0)
+        self.label.setText(text)
+
+    def idle(self, text: str = "Ready") -> None:
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.bar.setFormat("")
+        self.label.setText(text)

@@ -1,0 +1,249 @@
+"""The results table: one row per image, appended a whole batch at a time.
+
+One ``beginInsertRows`` per batch (not per image) keeps a 10,000-image run
+from flooding the view with layout work. Rows go back out as the engine's
+own ``ImageResult`` records, so Export writes exactly what the command line
+would.
+Sorting and filtering live in ``ResultsFilter``, a proxy, so the source
+order (the run order) is never lost.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRegularExpression,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QApplication, QStyle
+
+from ..engine.records import ImageResult, Prediction
+from ..engine.sources import display_path
+from .thumbnails import PixmapCache
+
+THUMBNAIL, FILE, LABEL, CONFIDENCE, STATUS = range(5)
+HEADERS = ("", "File", "Label (top-1)", "Confidence", "Status")
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+RESULT_ROLE = Qt.ItemDataRole.UserRole + 2
+FILTER_ROLE = Qt.ItemDataRole.UserRole + 3
+"""status, file name and label, tab-separated: what the filter's regular expression is matched against."""
+# A translucent red over whatever the palette's base is: readable on light and dark themes alike.
+ERROR_TINT = QColor(220, 53, 69, 70)
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+def file_name(result: ImageResult) -> str:
+    return os.path.basename(display_path(result.path))
+
+
+def top_k_text(result: ImageResult) -> str:
+    """The tooltip and detail text: every prediction, or the reason there are none."""
+    if result.status != "ok":
+        return f"Error: {result.error}"
+    return "\n".join(f"{p.confidence * 100:5.1f} %  {p.label}" for p in result.predictions)
+
+
+# A row is stored as one flat tuple of strings and numbers: (index, path, status, error, model,
+# device, batch size, thumbnail, label, confidence, label, confidence, ...). CPython's cyclic GC
+# stops tracking such a tuple at its first collection, so 100,000 rows add nothing to a full
+# collection. As ImageResult objects they would add 700,000 tracked objects: a pause of half a
+# second on the GUI thread. (Nested tuples are untracked too, but only a collection later.)
+_INDEX, _PATH, _STATUS, _ERROR, _MODEL, _DEVICE, _BATCH, _THUMBNAIL, _PREDICTIONS = range(9)
+Row = tuple
+
+
+def pack(result: ImageResult, thumbnail: bytes | None) -> Row:
+    return (
+        result.index, result.path, result.status, result.error, result.model, result.device,
+        result.batch_size, thumbnail, *(value for p in result.predictions for value in (p.label, p.confidence)),
+    )
+
+
+def unpack(row: Row) -> ImageResult:
+    labels, confidences = row[_PREDICTIONS::2], row[_PREDICTIONS + 1 :: 2]
+    return ImageResult(
+        index=row[_INDEX],
+        path=row[_PATH],
+        status=row[_STATUS],
+        predictions=tuple(Prediction(label, confidence) for label, confidence in zip(labels, confidences)),
+        error=row[_ERROR],
+        model=row[_MODEL],
+        device=row[_DEVICE],
+        batch_size=row[_BATCH],
+    )
+
+
+def _name(row: Row) -> str:
+    return os.path.basename(display_path(row[_PATH]))
+
+
+def _label(row: Row) -> str:
+    """The top-1 label, or for an error row the reason (shown in the label column)."""
+    return row[_PREDICTIONS] if len(row) > _PREDICTIONS else row[_ERROR]
+
+
+def _confidence(row: Row) -> float | None:
+    return row[_PREDICTIONS + 1] if len(row) > _PREDICTIONS else None
+
+
+class ResultsModel(QAbstractTableModel):
+    """The rows of the session, in run order, each with its encoded thumbnail."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[Row] = []
+        self._errors = 0
+        self._pixmaps = PixmapCache()
+        self._bold = QFont()
+        self._bold.setBold(True)
+        self._italic = QFont()
+        self._italic.setItalic(True)
+        # A pixmap, not an icon: the view's icon size fits thumbnails, and would blow an icon up to match.
+        style = QApplication.style()
+        self._error_icon = style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(16, 16)
+
+    # --- filling -----------------------------------------------------------------------
+
+    def append_batch(self, results: Sequence[ImageResult], thumbnails: Sequence[bytes | None]) -> None:
+        if not results:
+            return
+        first = len(self._rows)
+        self._errors += sum(1 for result in results if result.status != "ok")  # before the rows: views count
+        self.beginInsertRows(QModelIndex(), first, first + len(results) - 1)
+        self._rows.extend(pack(result, thumbnail) for result, thumbnail in zip(results, thumbnails))
+        self.endInsertRows()
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._rows.clear()
+        self._errors = 0
+        self._pixmaps.clear()
+        self.endResetModel()
+
+    @property
+    def error_count(self) -> int:
+        return self._errors
+
+    def results(self) -> list[ImageResult]:
+        """Every row in run order, whatever the view's sort or filter: what Export writes."""
+        return [unpack(row) for row in self._rows]
+
+    def result(self, row: int) -> ImageResult:
+        return unpack(self._rows[row])
+
+    # --- Qt model interface ------------------------------------------------------------
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[section]
+        return None
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        row_number = index.row()
+        if not index.isValid() or row_number >= len(self._rows):
+            return None
+        return self._value(row_number, index.column(), role)
+
+    def _value(self, row_number: int, column: int, role: int) -> object:
+        row = self._rows[row_number]
+        failed = row[_STATUS] != "ok"
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, column)
+        if role == Qt.ItemDataRole.DecorationRole:
+            if column == THUMBNAIL:
+                return self._pixmaps.pixmap(row_number, row[_THUMBNAIL])
+            if column == STATUS and failed:
+                return self._error_icon
+            return None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{display_path(row[_PATH])}\n{top_k_text(unpack(row))}"
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return ERROR_TINT if failed else None
+        if role == Qt.ItemDataRole.FontRole:
+            if failed and column == STATUS:
+                return self._bold
+            return self._italic if failed and column == LABEL else None
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == CONFIDENCE:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == SORT_ROLE:
+            return self._sort_key(row, column)
+        if role == FILTER_ROLE:
+            return f"{row[_STATUS]}\t{_name(row)}\t{_label(row)}"
+        if role == RESULT_ROLE:
+            return unpack(row)
+        return None
+
+    @staticmethod
+    def _display(row: Row, column: int) -> str | None:
+        if column == FILE:
+            return _name(row)
+        if column == LABEL:
+            return _label(row)
+        if column == CONFIDENCE:
+            confidence = _confidence(row)
+            return "" if confidence is None else f"{confidence * 100:.1f} %"
+        if column == STATUS:
+            return row[_STATUS]
+        return None
+
+    @staticmethod
+    def _sort_key(row: Row, column: int) -> object:
+        if column == FILE:
+            return _name(row).casefold()
+        if column == LABEL:
+            return _label(row).casefold()
+        if column == CONFIDENCE:
+            confidence = _confidence(row)
+            return -1.0 if confidence is None else confidence
+        if column == STATUS:
+            return row[_STATUS]
+        return row[_INDEX]
+
+
+class ResultsFilter(QSortFilterProxyModel):
+    """Sort by any column; show rows whose file name or label contains the text, or errors only.
+
+    Filtering is Qt's own regular-expression match on FILTER_ROLE, not a
+    Python ``filterAcceptsRow``: with no filter set, appending rows calls no
+    Python at all, and with one set, one call per row.
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._text = ""
+        self._errors_only = False
+        self.setSortRole(SORT_ROLE)
+        self.setFilterRole(FILTER_ROLE)
+        self.setFilterKeyColumn(FILE)
+        self.setDynamicSortFilter(True)
+
+    def set_text(self, text: str) -> None:
+        self._text = text.strip()
+        self._refilter()
+
+    def set_errors_only(self, errors_only: bool) -> None:
+        self._errors_only = errors_only
+        self._refilter()
+
+    def _refilter(self) -> None:
+        status = "error" if self._errors_only else "[^\t]*"
+        text = QRegularExpression.escape(self._text)
+        pattern = f"^{status}\t.*{text}" if self._text or self._errors_only else ""
+        self.setFilterRegularExpression(
+            QRegularExpression(pattern, QRegularExpression.PatternOption.CaseInsensitiveOption)
+        )

@@ -1,0 +1,125 @@
+"""The results table with its filter row: sort, filter, count, select, double-click to open.
+
+Everything here is sized for 100,000 rows: fixed row heights (the view never
+measures rows), fixed column widths (no resize-to-contents), a debounced
+filter box, and thumbnails decoded only for the rows painted.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .results_model import CONFIDENCE, FILE, LABEL, RESULT_ROLE, STATUS, THUMBNAIL, ResultsFilter, ResultsModel
+
+FILTER_DEBOUNCE_MS = 200
+THUMBNAIL_PX = 40
+
+
+class ResultsView(QWidget):
+    selection_changed = Signal(object, object)  # ImageResult or None, its thumbnail QPixmap or None
+
+    def __init__(self, results: ResultsModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.results = results
+        self.proxy = ResultsFilter(self)
+        self.proxy.setSourceModel(results)
+        self.table = self._create_table()
+
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter by file name or label…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.errors_only = QCheckBox("Errors only")
+        self.count_label = QLabel("No results yet")
+        self.count_label.setMinimumWidth(240)  # its text changes every batch; its width should not
+        self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(FILTER_DEBOUNCE_MS)
+
+        filter_row = QHBoxLayout()
+        filter_row.addWidget(self.filter_edit, 1)
+        filter_row.addWidget(self.errors_only)
+        filter_row.addWidget(self.count_label)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(filter_row)
+        layout.addWidget(self.table, 1)
+
+        self.filter_edit.textChanged.connect(self._filter_timer.start)
+        self._filter_timer.timeout.connect(self._apply_filter_text)
+        self.errors_only.toggled.connect(self.proxy.set_errors_only)
+        for signal in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset):
+            signal.connect(self._update_count)
+        self.table.doubleClicked.connect(self._open_image)
+        self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+
+    def _create_table(self) -> QTableView:
+        table = QTableView()
+        table.setModel(self.proxy)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setIconSize(QSize(THUMBNAIL_PX, THUMBNAIL_PX))
+        table.setWordWrap(False)
+        table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        table.setAlternatingRowColors(True)
+        table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        vertical = table.verticalHeader()
+        vertical.hide()
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # never measure 100,000 rows
+        vertical.setDefaultSectionSize(THUMBNAIL_PX + 6)
+        header = table.horizontalHeader()
+        header.setSortIndicatorClearable(True)  # a third click on a header returns to run order
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        table.setSortingEnabled(True)
+        header.setHighlightSections(False)
+        header.setMinimumSectionSize(24)
+        for column, width in ((THUMBNAIL, THUMBNAIL_PX + 12), (FILE, 240), (CONFIDENCE, 96), (STATUS, 90)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(column, width)
+        header.setSectionResizeMode(THUMBNAIL, QHeaderView.ResizeMode.Fixed)
+        header.setSectionResizeMode(LABEL, QHeaderView.ResizeMode.Stretch)
+        return table
+
+    def select_first_row_if_none(self) -> None:
+        """Select the top row when nothing is selected, so the detail pane shows something from the start."""
+        if self.table.currentIndex().isValid() or self.proxy.rowCount() == 0:
+            return
+        index = self.proxy.index(0, FILE)
+        self.table.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        )
+
+    def _apply_filter_text(self) -> None:
+        self.proxy.set_text(self.filter_edit.text())
+
+    def _update_count(self, *_: object) -> None:
+        total = self.results.rowCount()
+        shown = self.proxy.rowCount()
+        text = f"{total:,} images · {self.results.error_count:,} errors"
+        self.count_label.setText(text if shown == total else f"{text} · {shown:,} shown")
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid():
+            self.selection_changed.emit(None, None)
+            return
+        result = current.siblingAtColumn(FILE).data(RESULT_ROLE)
+        thumbnail = current.siblingAtColumn(THUMBNAIL).data(Qt.ItemDataRole.DecorationRole)
+        self.selection_changed.emit(result, thumbnail)
+
+    def _open_image(self, index: QModelIndex) -> None:
+        result = index.data(RESULT_ROLE)
+        if result is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(result.path))

@@ -1,0 +1,242 @@
+"""The GUI thread's side of the worker: the thread's lifetime, the input queue, the live knobs.
+
+Jobs go to the worker as queued signals and are done in the order posted, so
+the session keeps the same FIFO of job kinds and pops one each time the
+worker reports ``idle``: what the worker is doing is always known here
+without asking it. Closing is cooperative: cancel the run (the batch in
+flight still arrives), abandon any download, and only when the worker is idle
+quit the thread and join it, which then returns at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from enum import Enum
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, SignalInstance, Slot
+
+from ..engine.control import RunControl
+from ..engine.pipeline import RunConfig
+from ..engine.resources import sample_images
+from .worker import RunJob, SweepJob, Worker
+
+LOAD_DEBOUNCE_MS = 300
+"""Scrolling through the model list must not load every model on the way."""
+
+
+class Activity(Enum):
+    IDLE = "idle"
+    LOADING = "loading"
+    RUNNING = "running"
+    SWEEPING = "sweeping"
+    STOPPING = "stopping"
+
+
+class RunSession(QObject):
+    activity_changed = Signal(object)  # Activity
+    queue_changed = Signal(int)  # inputs waiting for their run
+    stopped = Signal()  # the worker thread has ended: the window may close now
+    # forwarded from the worker, delivered in the GUI thread:
+    loading = Signal(str)
+    download_progress = Signal(object, object)
+    model_ready = Signal(object)
+    failed = Signal(str)
+    run_started = Signal(object)
+    batch_done = Signal(object)
+    run_finished = Signal(object)
+    sweep_point = Signal(object)
+    sweep_finished = Signal(object)
+
+    _post_load = Signal(object)
+    _post_run = Signal(object)
+    _post_sweep = Signal(object)
+
+    def __init__(self, config_source: Callable[[], RunConfig], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._config_source = config_source
+        self._pending: deque[tuple[str, ...]] = deque()
+        self._last_inputs: tuple[str, ...] = ()
+        self._jobs: deque[Activity] = deque()
+        self._control: RunControl | None = None
+        self._sweep_stop = threading.Event()
+        self._shutdown = threading.Event()
+        self._closing = False
+        self._held = False  # after a failed run, queued inputs wait for Start
+        self._run_has_begun = False
+
+        self._load_timer = QTimer(self)
+        self._load_timer.setSingleShot(True)
+        self._load_timer.setInterval(LOAD_DEBOUNCE_MS)
+        self._load_timer.timeout.connect(self._load_now)
+
+        self._thread = QThread(self)
+        self._thread.setObjectName("classifier-worker")
+        self._worker = Worker(self._shutdown)
+        self._worker.moveToThread(self._thread)
+        self._thread.finished.connect(self._worker.deleteLater)
+        self._post_load.connect(self._worker.load)
+        self._post_run.connect(self._worker.run)
+        self._post_sweep.connect(self._worker.sweep)
+        for name in (
+            "loading",
+            "download_progress",
+            "model_ready",
+            "batch_done",
+            "run_finished",
+            "sweep_point",
+            "sweep_finished",
+        ):
+            getattr(self._worker, name).connect(getattr(self, name))
+        self._worker.run_started.connect(self._run_began)
+        self._worker.failed.connect(self._job_failed)
+        self._worker.idle.connect(self._job_done)
+        self._thread.start()
+
+    # --- state ---------------------------------------------------------------------------
+
+    @property
+    def activity(self) -> Activity:
+        if self._closing:
+            return Activity.STOPPING
+        return self._jobs[0] if self._jobs else Activity.IDLE
+
+    @property
+    def paused(self) -> bool:
+        return self._control is not None and self._control.paused
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    @property
+    def has_inputs(self) -> bool:
+        return bool(self._pending or self._last_inputs)
+
+    # --- requests from the window --------------------------------------------------------
+
+    def request_load(self) -> None:
+        """Load the model the controls now describe, soon (debounced), so errors show early."""
+        self._load_timer.start()
+
+    def enqueue(self, paths: Sequence[str]) -> None:
+        """Queue inputs; they run now if the worker is free, else after what is ahead of them."""
+        if not paths or self._closing:
+            return
+        self._pending.append(tuple(paths))
+        self.queue_changed.emit(len(self._pending))
+        self._held = False
+        self._start_next()
+
+    def start(self) -> None:
+        """Run the queue, or the last inputs again (to compare settings) if nothing is queued."""
+        if not self._pending and self._last_inputs:
+            self._pending.append(self._last_inputs)
+        self._held = False
+        self._start_next()
+
+    def toggle_pause(self) -> bool:
+        """Pause or resume the run; True when it is now paused."""
+        if self._control is None:
+            return False
+        if self._control.paused:
+            self._control.resume()
+        else:
+            self._control.pause()
+        self.activity_changed.emit(self.activity)
+        return self._control.paused
+
+    def cancel(self) -> None:
+        """Stop after the batch in flight (its rows still arrive) and drop what was queued."""
+        self._pending.clear()
+        self.queue_changed.emit(0)
+        if self._control is not None:
+            self._control.cancel()
+        self._sweep_stop.set()
+
+    def set_batch_size(self, size: int) -> None:
+        if self._control is not None:
+            self._control.set_batch_size(size)
+
+    def set_max_wait_ms(self, milliseconds: float) -> None:
+        if self._control is not None:
+            self._control.set_max_wait_ms(milliseconds)
+
+    def find_best_batch_size(self) -> None:
+        """Sweep batch sizes over the queued (or last, or sample) images."""
+        inputs = [path for paths in self._pending for path in paths] or list(self._last_inputs)
+        paths = tuple(inputs) or tuple(str(path) for path in sample_images())
+        self._sweep_stop = threading.Event()
+        self._post(Activity.SWEEPING, self._post_sweep, SweepJob(paths, self._config_source(), self._sweep_stop))
+
+    def shutdown(self) -> bool:
+        """Stop everything; True once the thread has ended, else ``stopped`` follows when it has."""
+        self._closing = True
+        self._shutdown.set()
+        self._load_timer.stop()
+        self.cancel()
+        if self._jobs:
+            self.activity_changed.emit(Activity.STOPPING)
+            return False
+        self._thread.quit()
+        self._thread.wait()
+        return True
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _post(self, kind: Activity, signal: SignalInstance, job: object) -> None:
+        self._jobs.append(kind)
+        signal.emit(job)
+        self.activity_changed.emit(self.activity)
+
+    @Slot()
+    def _load_now(self) -> None:
+        if not self._closing:
+            self._post(Activity.LOADING, self._post_load, self._config_source())
+
+    def _start_next(self) -> None:
+        if self._jobs or self._closing or self._held or not self._pending:
+            return
+        paths = self._pending.popleft()
+        self.queue_changed.emit(len(self._pending))
+        config = self._config_source()
+        self._control = RunControl(config.batch_size or 1, config.max_wait_ms)
+        self._last_inputs = paths
+        self._run_has_begun = False
+        self._post(Activity.RUNNING, self._post_run, RunJob(paths, config, self._control))
+
+    # The next three receive the worker's signals across threads: decorated, as PySide6 needs.
+
+    @Slot(object)
+    def _run_began(self, total: object) -> None:
+        self._run_has_begun = True
+        self.run_started.emit(total)
+
+    @Slot(str)
+    def _job_failed(self, message: str) -> None:
+        """Hold the queue after a failed run: the next inputs would fail the same way.
+
+        Inputs whose run never began (the model did not load) go back to the
+        front, so Start after fixing the model runs them.
+        """
+        if self._jobs and self._jobs[0] is Activity.RUNNING:
+            self._held = True
+            if not self._run_has_begun:
+                self._pending.appendleft(self._last_inputs)
+                self.queue_changed.emit(len(self._pending))
+        self.failed.emit(message)
+
+    @Slot()
+    def _job_done(self) -> None:
+        finished = self._jobs.popleft()
+        if finished is Activity.RUNNING:
+            self._control = None
+        if self._closing:
+            if not self._jobs:
+                self._thread.quit()
+                self._thread.wait()
+                self.stopped.emit()
+            return
+        self.activity_changed.emit(self.activity)
+        self._start_next()

@@ -1,0 +1,183 @@
+"""The worker: one QObject, living in its own QThread, that owns the model and the device.
+
+Every slow thing happens here: loading (and downloading) weights, walking
+folders, classifying, sweeping batch sizes. The GUI thread only posts jobs
+(queued signals into ``@Slot`` methods) and receives plain records back
+through ``Signal(object)``; it never waits on this thread.
+
+A run's slot blocks this thread's event loop until the run ends, so the knobs
+that must act *during* a run (batch size, max wait, pause, cancel) are not
+slots: they are the thread-safe ``RunControl`` and ``threading.Event`` each job
+carries, which the GUI thread writes directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, replace
+from itertools import islice
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from ..engine.control import RunControl
+from ..engine.devices import DeviceUnavailable
+from ..engine.models import ModelLoadError
+from ..engine.pipeline import DEFAULT_MAX_WAIT_MS, Classifier, RunConfig
+from ..engine.records import BatchOutcome, BatchStats, ImageResult
+from ..engine.sources import count_sources, iter_sources
+from ..engine.sweep import default_sweep_sizes, sweep_batch_sizes
+from ..engine.weights_cache import WeightsUnavailable
+from .thumbnails import encode_thumbnail
+
+_log = logging.getLogger(__name__)
+
+LOAD_ERRORS = (ModelLoadError, WeightsUnavailable, DeviceUnavailable, ValueError)
+"""What the engine raises with a one-line message meant for the user."""
+SWEEP_IMAGES = 32
+"""The sweep repeats its images to fill big batches, so a few distinct ones are enough."""
+
+
+@dataclass(frozen=True)
+class RunJob:
+    paths: tuple[str, ...]
+    config: RunConfig
+    control: RunControl
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    paths: tuple[str, ...]
+    config: RunConfig
+    stop: threading.Event
+
+
+@dataclass(frozen=True)
+class ModelReady:
+    """What the window shows about the loaded model, copied out so it never touches the Classifier."""
+
+    model: str
+    device_name: str
+    device_type: str
+    precision: str
+    default_batch_size: int
+
+
+@dataclass(frozen=True)
+class BatchRows:
+    """One batch for the window: rows without their tensors, and their thumbnails as JPEG bytes."""
+
+    results: tuple[ImageResult, ...]
+    thumbnails: tuple[bytes | None, ...]
+    stats: BatchStats
+
+
+class _ShutDown(Exception):
+    """Raised from the download callback to abandon a download when the window closes."""
+
+
+class Worker(QObject):
+    loading = Signal(str)
+    download_progress = Signal(object, object)  # bytes done, bytes total or None (may exceed 2**31)
+    model_ready = Signal(object)  # ModelReady
+    failed = Signal(str)  # a load, run or sweep could not be done; one line for the user
+    run_started = Signal(object)  # int: images in the run
+    batch_done = Signal(object)  # BatchRows
+    run_finished = Signal(object)  # RunSummary
+    sweep_point = Signal(object)  # SweepPoint
+    sweep_finished = Signal(object)  # SweepResult
+    idle = Signal()  # emitted once at the end of every job, whatever happened
+
+    def __init__(self, shutdown: threading.Event) -> None:
+        super().__init__()
+        self._shutdown = shutdown
+        self._classifier: Classifier | None = None
+        self._loaded_key: RunConfig | None = None
+
+    @Slot(object)
+    def load(self, config: RunConfig) -> None:
+        try:
+            self._classifier_for(config)
+        except LOAD_ERRORS as error:
+            self.failed.emit(str(error))
+        except _ShutDown:
+            pass
+        finally:
+            self.idle.emit()
+
+    @Slot(object)
+    def run(self, job: RunJob) -> None:
+        try:
+            classifier = self._classifier_for(job.config)
+            self.run_started.emit(count_sources(job.paths, job.config.recursive))
+            self.run_finished.emit(classifier.classify(job.paths, job.control, self._deliver))
+        except LOAD_ERRORS as error:
+            self.failed.emit(str(error))
+        except _ShutDown:
+            pass
+        except Exception as error:  # noqa: BLE001 - a crash in this thread must still reach the user
+            _log.exception("run failed")
+            self.failed.emit(f"the run stopped on an unexpected error: {error}")
+        finally:
+            self.idle.emit()
+
+    @Slot(object)
+    def sweep(self, job: SweepJob) -> None:
+        try:
+            classifier = self._classifier_for(job.config)
+            files = [item.path for item in islice(iter_sources(job.paths, job.config.recursive), SWEEP_IMAGES)]
+            if not files:
+                raise ValueError("no images to measure: add some, or use the sample images")
+            result = sweep_batch_sizes(
+                classifier,
+                files,
+                default_sweep_sizes(classifier.device),
+                on_point=self.sweep_point.emit,
+                should_stop=lambda: job.stop.is_set() or self._shutdown.is_set(),
+            )
+            self.sweep_finished.emit(result)
+        except LOAD_ERRORS as error:
+            self.failed.emit(str(error))
+        except _ShutDown:
+            pass
+        except Exception as error:  # noqa: BLE001 - as in run()
+            _log.exception("sweep failed")
+            self.failed.emit(f"the sweep stopped on an unexpected error: {error}")
+        finally:
+            self.idle.emit()
+
+    def _classifier_for(self, config: RunConfig) -> Classifier:
+        """The loaded Classifier, rebuilt only when something it was built from changed.
+
+        Batch size and max wait live in the job's RunControl, so they never
+        cause a reload; building without them also makes ``default_batch_size``
+        the device's own default.
+        """
+        key = replace(config, batch_size=None, max_wait_ms=DEFAULT_MAX_WAIT_MS)
+        if self._classifier is None or key != self._loaded_key:
+            self._classifier = self._loaded_key = None  # free the old model before loading the next
+            self.loading.emit(config.model)
+            self._classifier = Classifier(key, on_download=self._on_download)
+            self._loaded_key = key
+        classifier = self._classifier
+        self.model_ready.emit(
+            ModelReady(
+                model=classifier.model.name,
+                device_name=classifier.device_name,
+                device_type=classifier.device.type,
+                precision=classifier.precision,
+                default_batch_size=classifier.default_batch_size,
+            )
+        )
+        return classifier
+
+    def _on_download(self, done: int, total: int | None) -> None:
+        if self._shutdown.is_set():
+            raise _ShutDown
+        self.download_progress.emit(done, total)
+
+    def _deliver(self, outcome: BatchOutcome) -> None:
+        """Called by the engine in this thread after each batch: thumbnails compressed, tensors dropped."""
+        thumbnails = tuple(encode_thumbnail(result.thumbnail) for result in outcome.results)
+        results = tuple(replace(result, thumbnail=None) for result in outcome.results)
+        self.batch_done.emit(BatchRows(results, thumbnails, outcome.stats))

@@ -1,0 +1,80 @@
+"""Failures the user must be told about, without a crash: weights that cannot be fetched, a bad model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QApplication, QMessageBox
+from pytestqt.qtbot import QtBot
+
+from batch_classifier.engine import models
+from batch_classifier.engine.weights_cache import ProgressCallback, WeightsUnavailable
+from batch_classifier.gui.main_window import MainWindow
+from batch_classifier.gui.session import Activity
+
+from .conftest import TINY_LABELS, drop_paths, write_images
+
+# A QMessageBox has a fixed size, which the offscreen platform plugin can only warn it does not pass on.
+pytestmark = pytest.mark.qt_log_ignore(r"^This plugin does not support propagateSizeHints\(\)$")
+
+TIMEOUT_MS = 60_000
+OFFLINE = "weights not available offline: expected /nowhere/resnet18.pth"
+
+
+def open_warnings() -> list[QMessageBox]:
+    return [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+
+
+def test_unavailable_weights_are_reported_and_the_window_recovers(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_model: tuple[str, str]
+) -> None:
+    def offline_fetch(url: str, on_progress: ProgressCallback | None = None) -> Path:
+        if on_progress is not None:
+            on_progress(3 * 2**20, 40 * 2**20)  # some progress first, as a download cut off part-way
+        raise WeightsUnavailable(OFFLINE)
+
+    monkeypatch.setattr(models, "fetch", offline_fetch)
+    combo = window.controls.model_combo
+    assert "(download)" in combo.itemText(combo.findData("resnet18")), "models needing a download are marked"
+    progress: list[tuple[int, int]] = []
+    window.session.download_progress.connect(lambda done, total: progress.append((done, total)))
+    combo.setCurrentIndex(combo.findData("resnet18"))
+    with qtbot.waitSignal(window.session.failed, timeout=TIMEOUT_MS) as failed:
+        combo.activated.emit(combo.currentIndex())  # as if picked with the mouse
+    assert failed.args == [OFFLINE]
+    assert progress == [(3 * 2**20, 40 * 2**20)]
+    qtbot.waitUntil(lambda: window.session.activity is Activity.IDLE, timeout=TIMEOUT_MS)
+    assert window.statusBar().currentMessage() == OFFLINE
+    warnings = open_warnings()
+    assert [box.text() for box in warnings] == [OFFLINE], "a dialog says it too, without blocking"
+    warnings[0].close()
+
+    window.controls.use_model_file(*tiny_model)  # pick a model that works: the next drop runs
+    write_images(tmp_path / "after", 3)
+    with qtbot.waitSignal(window.session.run_finished, timeout=TIMEOUT_MS):
+        drop_paths(window.drop_zone, [tmp_path / "after"])
+    assert [row.label in TINY_LABELS for row in window.results.results()] == [True] * 3
+
+
+def test_a_run_whose_model_fails_keeps_its_inputs_for_start(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, tiny_model: tuple[str, str]
+) -> None:
+    model, _ = tiny_model
+    wrong_labels = tmp_path / "two.txt"
+    wrong_labels.write_text("a\nb\n", encoding="utf-8")
+    window.controls.use_model_file(model, str(wrong_labels))
+    write_images(tmp_path / "images", 5)
+    with qtbot.waitSignal(window.session.failed, timeout=TIMEOUT_MS) as failed:
+        drop_paths(window.drop_zone, [tmp_path / "images"])
+    assert "has 2 labels but the model has 4 outputs" in failed.args[0]
+    qtbot.waitUntil(lambda: window.session.activity is Activity.IDLE, timeout=TIMEOUT_MS)
+    for box in open_warnings():
+        box.close()
+    assert window.results.rowCount() == 0
+    assert window.session.pending == 1 and window.start_action.isEnabled()
+
+    window.controls.use_model_file(*tiny_model)
+    with qtbot.waitSignal(window.session.run_finished, timeout=TIMEOUT_MS):
+        window.start_action.trigger()
+    assert window.results.rowCount() == 5

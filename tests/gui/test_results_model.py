@@ -1,0 +1,95 @@
+"""The table model and its proxy: rows kept exactly, sorted and filtered without losing run order."""
+
+from __future__ import annotations
+
+import gc
+
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from batch_classifier.engine.records import ImageResult, Prediction
+from batch_classifier.gui.results_model import (
+    CONFIDENCE,
+    ERROR_TINT,
+    FILE,
+    LABEL,
+    STATUS,
+    THUMBNAIL,
+    ResultsFilter,
+    ResultsModel,
+)
+from batch_classifier.gui.thumbnails import encode_thumbnail
+
+import torch
+
+
+def result(index: int, name: str, label: str | None, confidence: float = 0.0) -> ImageResult:
+    if label is None:
+        return ImageResult(index, f"/photos/{name}", "error", error="cannot identify image file", batch_size=0)
+    predictions = (Prediction(label, confidence), Prediction("runner-up", (1 - confidence) / 2))
+    return ImageResult(index, f"/photos/{name}", "ok", predictions, model="m", device="cpu", batch_size=2)
+
+
+ROWS = [
+    result(0, "b.jpg", "tabby", 0.40),
+    result(1, "a.jpg", "espresso", 0.95),
+    result(2, "broken.jpg", None),
+    result(3, "c.jpg", "tabby", 0.70),
+]
+
+
+def filled(qtbot: QtBot) -> tuple[ResultsModel, ResultsFilter]:
+    model = ResultsModel()
+    proxy = ResultsFilter()
+    proxy.setSourceModel(model)
+    with qtbot.waitSignal(model.rowsInserted, timeout=1000):
+        model.append_batch(ROWS[:2], [None, None])
+    model.append_batch(ROWS[2:], [None, encode_thumbnail(torch.full((64, 48, 3), 128, dtype=torch.uint8))])
+    return model, proxy
+
+
+def column(proxy: ResultsFilter, number: int) -> list[str]:
+    return [proxy.index(row, number).data() for row in range(proxy.rowCount())]
+
+
+def test_rows_come_back_exactly_and_in_run_order(qtbot: QtBot) -> None:
+    model, _ = filled(qtbot)
+    assert model.results() == ROWS
+    gc.collect()
+    assert not any(gc.is_tracked(row) for row in model._rows), "rows must stay out of the cyclic GC's sight"
+
+
+def test_display_tooltip_and_error_rows(qtbot: QtBot) -> None:
+    model, proxy = filled(qtbot)
+    assert column(proxy, FILE) == ["b.jpg", "a.jpg", "broken.jpg", "c.jpg"]
+    assert column(proxy, CONFIDENCE) == ["40.0 %", "95.0 %", "", "70.0 %"]
+    assert proxy.index(2, LABEL).data() == "cannot identify image file"
+    assert proxy.index(2, STATUS).data() == "error"
+    assert proxy.index(2, FILE).data(Qt.ItemDataRole.BackgroundRole) == ERROR_TINT
+    assert proxy.index(0, FILE).data(Qt.ItemDataRole.BackgroundRole) is None
+    tooltip = proxy.index(1, LABEL).data(Qt.ItemDataRole.ToolTipRole)
+    assert "/photos/a.jpg" in tooltip and "95.0 %  espresso" in tooltip and "runner-up" in tooltip
+    thumbnail = proxy.index(3, THUMBNAIL).data(Qt.ItemDataRole.DecorationRole)
+    assert (thumbnail.width(), thumbnail.height()) == (48, 64)
+    assert proxy.index(0, THUMBNAIL).data(Qt.ItemDataRole.DecorationRole) is None
+
+
+def test_sorting_by_confidence_then_back_to_run_order(qtbot: QtBot) -> None:
+    _, proxy = filled(qtbot)
+    proxy.sort(CONFIDENCE, Qt.SortOrder.DescendingOrder)
+    assert column(proxy, FILE) == ["a.jpg", "c.jpg", "b.jpg", "broken.jpg"]
+    proxy.sort(-1)
+    assert column(proxy, FILE) == ["b.jpg", "a.jpg", "broken.jpg", "c.jpg"]
+
+
+def test_filters_match_name_or_label_and_errors_only(qtbot: QtBot) -> None:
+    _, proxy = filled(qtbot)
+    proxy.set_text("TABBY")
+    assert column(proxy, FILE) == ["b.jpg", "c.jpg"]
+    proxy.set_text("a.jpg")
+    assert column(proxy, FILE) == ["a.jpg"]
+    proxy.set_text("")
+    proxy.set_errors_only(True)
+    assert column(proxy, FILE) == ["broken.jpg"]
+    proxy.set_text("tabby")
+    assert proxy.rowCount() == 0
