@@ -19,19 +19,17 @@ from pathlib import Path
 from . import __version__
 from .engine.control import RunControl
 from .engine.csv_output import CsvMismatchError, CsvResultWriter, done_paths
-from .engine.devices import DEVICE_CHOICES, PRECISION_CHOICES, DeviceUnavailable
-from .engine.models import DEFAULT_MODEL, ModelLoadError, list_models
-from .engine.pipeline import DECODE_CHOICES, Classifier, RunConfig, RunSummary
+from .engine.devices import DEVICE_CHOICES, PRECISION_CHOICES
+from .engine.models import DEFAULT_MODEL, list_models
+from .engine.pipeline import DECODE_CHOICES, START_ERRORS, Classifier, RunConfig
 from .engine.records import BatchOutcome
 from .engine.resources import sample_images
 from .engine.sources import count_sources
 from .engine.sweep import SweepResult, default_sweep_sizes, sweep_batch_sizes
 from .engine.sweep_chart import save_sweep_chart
-from .engine.weights_cache import WeightsUnavailable
-from .progress import ProgressLine, format_duration
+from .progress import ProgressLine
 
 EXIT_OK, EXIT_CANNOT_START, EXIT_BAD_ARGUMENTS, EXIT_INTERRUPTED = 0, 1, 2, 130
-START_ERRORS = (ModelLoadError, WeightsUnavailable, DeviceUnavailable, ValueError)
 
 
 class CannotStart(Exception):
@@ -142,17 +140,6 @@ def _cancel_on_interrupt(control: RunControl) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _summary_line(summary: RunSummary, destination: str) -> str:
-    state = "interrupted" if summary.cancelled else "done"
-    line = (
-        f"{state}: {summary.images} images, {summary.errors} errors, {summary.images_per_s:.1f} img/s, "
-        f"mean batch size {summary.mean_batch_size:.1f}, {format_duration(summary.elapsed_s)}"
-    )
-    if summary.oom_cap is not None:
-        line += f", batch size capped at {summary.oom_cap} after running out of memory"
-    return f"{line} -> {destination}"
-
-
 def run_classify(args: argparse.Namespace) -> int:
     if args.resume and not args.csv:
         raise CannotStart("--resume needs --csv naming the file to continue")
@@ -206,7 +193,8 @@ def run_classify(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.finish()
         writer.close()
-    sys.stderr.write(_summary_line(summary, args.csv or "stdout") + "\n")
+    state = "interrupted" if summary.cancelled else "done"
+    sys.stderr.write(f"{state}: {summary.describe()} -> {args.csv or 'stdout'}\n")
     return EXIT_INTERRUPTED if summary.cancelled else EXIT_OK
 
 

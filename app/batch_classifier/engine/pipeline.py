@@ -25,13 +25,13 @@ import torch
 from .batcher import END_OF_STREAM, DynamicBatcher
 from .control import RunControl
 from .decode import decode_file
-from .devices import device_label, resolve_device, resolve_precision
+from .devices import DeviceUnavailable, device_label, resolve_device, resolve_precision
 from .gpu_decode import decode_on_device, read_jpeg_bytes, wants_gpu_decode
-from .models import DEFAULT_MODEL, LoadedModel, load_model
+from .models import DEFAULT_MODEL, LoadedModel, ModelLoadError, load_model
 from .records import BatchOutcome, BatchStats, DecodedImage, ImageResult, Prediction
 from .runner import OUT_OF_MEMORY, Runner
 from .sources import SourceItem, iter_sources
-from .weights_cache import ProgressCallback
+from .weights_cache import ProgressCallback, WeightsUnavailable
 
 DECODE_CHOICES = ("auto", "cpu", "gpu")
 # Measured per device type (see benchmarks/ and `batch-classifier bench`): on
@@ -70,6 +70,20 @@ class RunSummary:
     batches: int
     cancelled: bool
     oom_cap: int | None
+
+    def describe(self) -> str:
+        """One line for a person: the same words on the command line and in the window."""
+        text = (
+            f"{self.images:,} images, {self.errors:,} errors, {self.images_per_s:,.1f} img/s, "
+            f"mean batch size {self.mean_batch_size:.1f}, {self.elapsed_s:.1f} s"
+        )
+        if self.oom_cap is not None:
+            text += f", batch size capped at {self.oom_cap} after running out of memory"
+        return text
+
+
+START_ERRORS = (ModelLoadError, WeightsUnavailable, DeviceUnavailable, ValueError)
+"""What setting up a run raises, each with a one-line message meant for the user."""
 
 
 def default_decode_workers(device: torch.device) -> int:

@@ -372,12 +372,7 @@ class MainWindow(QMainWindow):
 
     def _on_run_finished(self, summary: RunSummary) -> None:
         verb = "Cancelled after" if summary.cancelled else "Done:"
-        text = (
-            f"{verb} {summary.images:,} images, {summary.errors:,} errors in {summary.elapsed_s:.1f} s "
-            f"({summary.images_per_s:,.1f} img/s, mean batch {summary.mean_batch_size:.1f})"
-        )
-        if summary.oom_cap is not None:
-            text += f"; batches capped at {summary.oom_cap} after running out of memory"
+        text = f"{verb} {summary.describe()}"
         self.progress.finished("Cancelled" if summary.cancelled else "Done")
         self.statusBar().showMessage(text)
 

@@ -21,19 +21,14 @@ from itertools import islice
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ..engine.control import RunControl
-from ..engine.devices import DeviceUnavailable
-from ..engine.models import ModelLoadError
-from ..engine.pipeline import DEFAULT_MAX_WAIT_MS, Classifier, RunConfig
+from ..engine.pipeline import DEFAULT_MAX_WAIT_MS, START_ERRORS, Classifier, RunConfig
 from ..engine.records import BatchOutcome, BatchStats, ImageResult
 from ..engine.sources import count_sources, iter_sources
 from ..engine.sweep import default_sweep_sizes, sweep_batch_sizes
-from ..engine.weights_cache import WeightsUnavailable
 from .thumbnails import encode_thumbnail
 
 _log = logging.getLogger(__name__)
 
-LOAD_ERRORS = (ModelLoadError, WeightsUnavailable, DeviceUnavailable, ValueError)
-"""What the engine raises with a one-line message meant for the user."""
 SWEEP_IMAGES = 32
 """The sweep repeats its images to fill big batches, so a few distinct ones are enough."""
 
@@ -98,7 +93,7 @@ class Worker(QObject):
     def load(self, config: RunConfig) -> None:
         try:
             self._classifier_for(config)
-        except LOAD_ERRORS as error:
+        except START_ERRORS as error:
             self.failed.emit(str(error))
         except _ShutDown:
             pass
@@ -111,7 +106,7 @@ class Worker(QObject):
             classifier = self._classifier_for(job.config)
             self.run_started.emit(count_sources(job.paths, job.config.recursive))
             self.run_finished.emit(classifier.classify(job.paths, job.control, self._deliver))
-        except LOAD_ERRORS as error:
+        except START_ERRORS as error:
             self.failed.emit(str(error))
         except _ShutDown:
             pass
@@ -136,7 +131,7 @@ class Worker(QObject):
                 should_stop=lambda: job.stop.is_set() or self._shutdown.is_set(),
             )
             self.sweep_finished.emit(result)
-        except LOAD_ERRORS as error:
+        except START_ERRORS as error:
             self.failed.emit(str(error))
         except _ShutDown:
             pass
