@@ -21,7 +21,7 @@ from .engine.control import RunControl
 from .engine.csv_output import CsvMismatchError, CsvResultWriter, done_paths
 from .engine.devices import DEVICE_CHOICES, PRECISION_CHOICES
 from .engine.models import DEFAULT_MODEL, list_models
-from .engine.pipeline import DECODE_CHOICES, START_ERRORS, Classifier, RunConfig
+from .engine.pipeline import DECODE_CHOICES, DEFAULT_MAX_WAIT_MS, START_ERRORS, Classifier, RunConfig
 from .engine.records import BatchOutcome
 from .engine.resources import sample_images
 from .engine.sources import count_sources
@@ -76,7 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--csv", metavar="OUT", help="CSV to write (default: standard output)")
     _add_model_options(classify)
     classify.add_argument("--batch-size", type=_positive_int, help="max images per batch (default: per device)")
-    classify.add_argument("--max-wait-ms", type=float, default=5.0, help="wait for stragglers (default 5)")
+    classify.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=DEFAULT_MAX_WAIT_MS,
+        help=f"how long a batch waits for stragglers after its first image (default {DEFAULT_MAX_WAIT_MS:g})",
+    )
     classify.add_argument("--top-k", type=_positive_int, default=5)
     classify.add_argument("--decode", default="auto", choices=DECODE_CHOICES)
     classify.add_argument("--decode-workers", type=_positive_int, help="decode threads (default: per device)")

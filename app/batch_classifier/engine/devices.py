@@ -76,6 +76,11 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+def precision_name(autocast_dtype: torch.dtype | None) -> str:
+    """The name ``resolve_precision`` was given for a dtype, as shown to people."""
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[autocast_dtype]
+
+
 def device_label(device: torch.device) -> str:
     """A name a person recognises: the GPU's model, or the CPU's."""
     if device.type == "cuda":

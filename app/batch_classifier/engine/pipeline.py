@@ -25,7 +25,7 @@ import torch
 from .batcher import END_OF_STREAM, DynamicBatcher
 from .control import RunControl
 from .decode import decode_file
-from .devices import DeviceUnavailable, device_label, resolve_device, resolve_precision
+from .devices import DeviceUnavailable, device_label, precision_name, resolve_device, resolve_precision
 from .gpu_decode import decode_on_device, read_jpeg_bytes, wants_gpu_decode
 from .models import DEFAULT_MODEL, LoadedModel, ModelLoadError, load_model
 from .records import BatchOutcome, BatchStats, DecodedImage, ImageResult, Prediction
@@ -111,7 +111,7 @@ class Classifier:
         self.config = config
         self.device = resolve_device(config.device)
         autocast = resolve_precision(config.precision, self.device)
-        self.precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[autocast]
+        self.precision = precision_name(autocast)
         self.gpu_decode = config.decode == "gpu" or (config.decode == "auto" and self.device.type == "cuda")
         if self.gpu_decode and self.device.type != "cuda":
             raise ValueError("GPU decoding needs a CUDA device (use decode auto or cpu)")
