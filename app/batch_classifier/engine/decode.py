@@ -30,6 +30,13 @@ MAX_PIXELS = 2 * 89_478_485
 THUMBNAIL_SIZE = 64
 _WIDE_GREY_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
 
+# Pillow warns about odd files (large images below the limit, corrupt EXIF,
+# truncated metadata) that this module either decodes anyway or turns into an
+# error row; the warnings would only reach a terminal nobody reads. Set once
+# here because ``warnings.catch_warnings`` is not safe across decode threads.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -112,21 +119,19 @@ def _request_draft(image: Image.Image, spec: InputSpec) -> None:
 def load_pixels(path: str, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``path`` to (model input HWC uint8, thumbnail HWC uint8); raise DecodeError."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with _open_regular_file(path) as handle, Image.open(handle) as image:
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise DecodeError(
-                        f"image too large: {width}x{height} pixels exceeds the "
-                        f"{MAX_PIXELS // 1_000_000} megapixel limit (decompression bomb guard)"
-                    )
-                if width < 1 or height < 1:
-                    raise DecodeError(f"image has no pixels ({width}x{height})")
-                _request_draft(image, spec)
-                image.load()
-                upright = ImageOps.exif_transpose(image)
-                rgb = _to_rgb(upright)
+        with _open_regular_file(path) as handle, Image.open(handle) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise DecodeError(
+                    f"image too large: {width}x{height} pixels exceeds the "
+                    f"{MAX_PIXELS // 1_000_000} megapixel limit (decompression bomb guard)"
+                )
+            if width < 1 or height < 1:
+                raise DecodeError(f"image has no pixels ({width}x{height})")
+            _request_draft(image, spec)
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            rgb = _to_rgb(upright)
     except DecodeError:
         raise
     except UnidentifiedImageError:
