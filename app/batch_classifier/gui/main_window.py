@@ -339,7 +339,8 @@ class MainWindow(QMainWindow):
         self.progress.download(self._loading_model, done, total)
 
     def _on_model_ready(self, ready: ModelReady) -> None:
-        self.device_label.setText(f"{ready.model} · {ready.device_name} · {ready.precision}")
+        self.device_label.setText(ready.device_name)  # model and precision are in the settings panel
+        self.device_label.setToolTip(f"{ready.model} · {ready.device_name} · {ready.precision}")
         self.controls.offer_device_default(ready.default_batch_size)
         self.session.set_batch_size(self.controls.batch_size())
         if self.session.activity is Activity.LOADING:
@@ -375,6 +376,7 @@ class MainWindow(QMainWindow):
         text = f"{verb} {summary.describe()}"
         self.progress.finished("Cancelled" if summary.cancelled else "Done")
         self.statusBar().showMessage(text)
+        self.statusBar().setToolTip(text)
 
     def _on_sweep_finished(self, result: SweepResult) -> None:
         self.plots.finish_sweep(result)
