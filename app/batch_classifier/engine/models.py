@@ -132,7 +132,8 @@ def _spec_from_weights(weights: WeightsEnum) -> InputSpec:
 
 def classification_models() -> list[str]:
     """Every torchvision image classifier, by name."""
-    return sorted(_torchvision().list_models(module=_torchvision()))
+    models = _torchvision()
+    return sorted(models.list_models(module=models))
 
 
 def list_models() -> list[ModelInfo]:
@@ -147,9 +148,8 @@ def list_models() -> list[ModelInfo]:
             str(lite0),
         )
     ]
-    featured = [name for name in FEATURED_TORCHVISION]
     others = [name for name in classification_models() if name not in FEATURED_TORCHVISION]
-    for name in featured + others:
+    for name in [*FEATURED_TORCHVISION, *others]:
         weights = _torchvision_weights(name)
         cached = checkpoint_path(weights.url)
         entries.append(
