@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 import corpus
 from batch_classifier.engine.csv_output import CsvResultWriter, done_paths, restore
@@ -15,10 +16,14 @@ from batch_classifier.engine.records import BatchOutcome, ImageResult
 from batch_classifier.engine.sources import display_path
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Classifier:
+@pytest.fixture(scope="module", params=["pillow", "batched-jpeg"])
+def tiny(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Classifier:
+    """Each test runs twice: JPEGs through Pillow, and through the GPU path's batched decode run on the CPU."""
     model, labels = corpus.make_tiny_model(tmp_path_factory.mktemp("model"))
-    return Classifier(RunConfig(model=str(model), labels=str(labels), device="cpu", top_k=3, decode_workers=2))
+    classifier = Classifier(RunConfig(model=str(model), labels=str(labels), device="cpu", top_k=3, decode_workers=2))
+    if request.param == "batched-jpeg":
+        classifier.jpeg_device = torch.device("cpu")
+    return classifier
 
 
 @pytest.fixture(scope="module")
@@ -136,10 +141,13 @@ def test_hostile_names_survive_the_csv(tiny: Classifier, cases: list[corpus.Case
     assert rerun == [], "--resume must find every path, hostile names included"
 
 
-@pytest.fixture(scope="module")
-def real_model() -> Classifier:
+@pytest.fixture(scope="module", params=["pillow", "batched-jpeg"])
+def real_model(request: pytest.FixtureRequest) -> Classifier:
     """The bundled EfficientNet-Lite0 (offline, ~2 s): for tests where the prediction itself matters."""
-    return Classifier(RunConfig(device="cpu", top_k=1, decode_workers=2))
+    classifier = Classifier(RunConfig(device="cpu", top_k=1, decode_workers=2))
+    if request.param == "batched-jpeg":
+        classifier.jpeg_device = torch.device("cpu")
+    return classifier
 
 
 def test_exif_rotated_photos_are_classified_upright(real_model: Classifier, tmp_path: Path) -> None:

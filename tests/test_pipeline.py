@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import threading
 
-import numpy as np
-import torch
-from PIL import Image
-
-from batch_classifier.engine.decode import InputSpec, load_pixels
-from batch_classifier.engine.gpu_decode import decode_on_device
 from batch_classifier.engine.pipeline import Classifier
 from batch_classifier.engine.records import BatchOutcome, ImageResult
 from support import OutOfMemoryAbove, tiny_classifier, write_colour_images
@@ -91,28 +84,3 @@ def test_cancel_keeps_finished_batches_and_stops(tiny_model, tmp_path) -> None:
     assert [row.index for row in delivered] == list(range(len(delivered)))
     assert 6 <= len(delivered) < 40
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("decode")]
-
-
-def jpeg_bytes(image: Image.Image) -> torch.Tensor:
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=95)
-    return torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8)
-
-
-def test_device_decode_matches_pillow_and_falls_back_per_file(tmp_path) -> None:
-    """The GPU path's logic, run on the CPU: a bad file among good ones costs only itself."""
-    gradient = np.dstack([*np.meshgrid(np.linspace(0, 255, 320), np.linspace(0, 255, 200)), np.full((200, 320), 90.0)])
-    photo = Image.fromarray(gradient.astype(np.uint8))
-    path = tmp_path / "photo.jpg"
-    photo.save(path, quality=95)
-    spec = InputSpec()
-    good = jpeg_bytes(photo)
-    broken = good[: len(good) // 3].clone()
-    results = decode_on_device([good, broken, good], spec, torch.device("cpu"))
-    assert results[1] is None
-    pixels, thumbnail = results[0]
-    assert pixels.shape == (224, 224, 3) and pixels.dtype == torch.uint8
-    assert max(thumbnail.shape[:2]) == 64
-    reference, _ = load_pixels(str(path), spec)
-    difference = (pixels.int() - torch.from_numpy(reference).int()).abs().float().mean()
-    assert difference < 6, f"device resize differs from Pillow's by {difference:.1f} on average"

@@ -119,7 +119,7 @@ def _request_draft(image: Image.Image, spec: InputSpec) -> None:
 def load_pixels(path: str, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``path`` to (model input HWC uint8, thumbnail HWC uint8); raise DecodeError."""
     try:
-        with _open_regular_file(path) as handle, Image.open(handle) as image:
+        with open_regular_file(path) as handle, Image.open(handle) as image:
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise DecodeError(
@@ -154,7 +154,7 @@ def load_pixels(path: str, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
     return np.array(pixels), np.array(thumbnail)
 
 
-def _open_regular_file(path: str) -> BinaryIO:
+def open_regular_file(path: str) -> BinaryIO:
     """Open ``path`` for reading, refusing anything but a regular file.
 
     A named pipe called ``x.jpg`` would block a decode thread forever on

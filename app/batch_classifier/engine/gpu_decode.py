@@ -1,20 +1,31 @@
-"""Decode JPEGs on the GPU (nvjpeg) in one batched call, then resize and crop there.
+"""Decode JPEGs on the GPU (nvjpeg) in batched calls, then crop and resize there.
 
 On an H100 this decodes about six times faster than 16 Pillow threads, which
-makes it the end-to-end ceiling. A batched ``decode_jpeg`` fails as a whole
-if one file is bad, so a failed batch is retried file by file, and a file the
-GPU cannot decode goes back to the Pillow path (which gives the real reason).
+makes it the end-to-end ceiling, so the work around nvjpeg is kept to a few
+kernel launches per batch rather than per image: photos of the same size
+(most of any camera's folder) are cropped, resized and thumbnailed as one
+stacked tensor. Device memory is bounded by the pixel counts the headers
+claim, so a batch of 24-megapixel photos is decoded a slice at a time.
+
+A batched ``decode_jpeg`` fails as a whole if one file is bad, so a failed
+call is halved until the bad file stands alone; a file the GPU cannot decode
+goes back to the Pillow path, which gives the real reason.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
-from .decode import THUMBNAIL_SIZE, InputSpec, crop_box
+from .decode import MAX_PIXELS, THUMBNAIL_SIZE, InputSpec, crop_box, open_regular_file
+from .records import EncodedJpeg
 
 # torchvision 0.29 deprecates its codecs in favour of TorchCodec and says so on
 # every call; nvjpeg through decode_jpeg still works across the supported range.
@@ -22,80 +33,130 @@ warnings.filterwarnings(
     "ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning
 )
 JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
-_JPEG_MAGIC = b"\xff\xd8\xff"
+_JPEG_FORMATS = frozenset({"JPEG", "MPO"})  # MPO: a camera's JPEG with extra frames after the first
+
+PIXELS_PER_DECODE_CALL = 128_000_000
+"""Decoded pixels one nvjpeg call may hold (384 MB of RGB): about 65 photos of
+2 megapixels, or 5 of 24 megapixels, so big photos cannot fill a small GPU."""
+
+FLOAT_BYTES_PER_RESIZE = 256 * 2**20
+"""Float32 working memory one stacked crop-and-resize may use."""
 
 
 def wants_gpu_decode(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in JPEG_EXTENSIONS
 
 
-def read_jpeg_bytes(path: str) -> torch.Tensor | None:
-    """The file's bytes as a uint8 tensor, or None when it is not a readable JPEG."""
+def read_jpeg(path: str) -> EncodedJpeg | None:
+    """The file's bytes and header size, or None when the Pillow path should take it.
+
+    None covers everything the GPU should not try: not a regular file, not a
+    JPEG, a header beyond the decompression-bomb limit. The Pillow path then
+    decodes it or writes the reason into the row.
+    """
     try:
-        with open(path, "rb") as handle:
+        with open_regular_file(path) as handle:
             data = handle.read()
-    except OSError:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            image_format = image.format
+    except Exception:  # whatever the reason, the Pillow path meets it again and words it for the row
         return None
-    if not data.startswith(_JPEG_MAGIC):
+    if image_format not in _JPEG_FORMATS or not 0 < width * height <= MAX_PIXELS:
         return None
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    return EncodedJpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), width, height)
 
 
-def _resize(region: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """CHW uint8 to HWC uint8 of the given size, antialiased like Pillow's resize."""
-    resized = F.interpolate(
-        region.unsqueeze(0).float(), size=(height, width), mode="bilinear", antialias=True, align_corners=False
+def decode_on_device(
+    encoded: Sequence[EncodedJpeg], spec: InputSpec, device: torch.device
+) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
+    """(HWC uint8 model input on ``device``, HWC uint8 thumbnail on the host) per input; None where the GPU failed."""
+    inputs: list[torch.Tensor | None] = [None] * len(encoded)
+    thumbnails: list[torch.Tensor | None] = [None] * len(encoded)
+    for call in _slices_within(encoded, PIXELS_PER_DECODE_CALL):
+        decoded = _decode_batch([encoded[index].data for index in call], device)
+        for group in _same_shape_groups(call, decoded):
+            images = torch.stack([image for _, image in group])
+            for (index, _), model_input, thumbnail in zip(group, _model_inputs(images, spec), _thumbnails(images)):
+                inputs[index] = model_input
+                thumbnails[index] = thumbnail
+    on_host = iter(_to_host([thumbnail for thumbnail in thumbnails if thumbnail is not None]))
+    return [None if model_input is None else (model_input, next(on_host)) for model_input in inputs]
+
+
+def _slices_within(encoded: Sequence[EncodedJpeg], pixel_budget: int) -> Iterator[list[int]]:
+    """Consecutive runs of indices whose claimed pixels fit the budget (a bigger image goes alone)."""
+    run: list[int] = []
+    pixels = 0
+    for index, jpeg in enumerate(encoded):
+        size = jpeg.width * jpeg.height
+        if run and pixels + size > pixel_budget:
+            yield run
+            run, pixels = [], 0
+        run.append(index)
+        pixels += size
+    if run:
+        yield run
+
+
+def _decode_batch(data: list[torch.Tensor], device: torch.device) -> list[torch.Tensor | None]:
+    """One batched call; on failure, each half again, so k bad files among n cost about 2k log2(n) calls.
+
+    Running out of device memory is a failure like any other here: the halves
+    need less, and a single image that still fails goes to Pillow.
+    """
+    from torchvision.io import (  # here only: a second of start-up
+        ImageReadMode,
+        decode_jpeg,
     )
-    return resized.squeeze(0).clamp_(0, 255).round_().to(torch.uint8).permute(1, 2, 0)
+
+    try:
+        return list(decode_jpeg(data, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True))
+    except RuntimeError:  # torch.OutOfMemoryError included
+        if len(data) == 1:
+            return [None]
+        half = len(data) // 2
+        return _decode_batch(data[:half], device) + _decode_batch(data[half:], device)
 
 
-def _model_input(image: torch.Tensor, spec: InputSpec) -> torch.Tensor:
-    """The centre crop at the model's size, as the Pillow path cuts it."""
-    _, height, width = image.shape
+def _same_shape_groups(
+    indices: list[int], decoded: list[torch.Tensor | None]
+) -> Iterator[list[tuple[int, torch.Tensor]]]:
+    """Decoded images by shape, each group cut so its float working copy fits FLOAT_BYTES_PER_RESIZE."""
+    by_shape: dict[tuple[int, ...], list[tuple[int, torch.Tensor]]] = defaultdict(list)
+    for index, image in zip(indices, decoded):
+        if image is not None:
+            by_shape[tuple(image.shape)].append((index, image))
+    for shape, members in by_shape.items():
+        per_group = max(1, FLOAT_BYTES_PER_RESIZE // (4 * shape[0] * shape[1] * shape[2]))
+        for start in range(0, len(members), per_group):
+            yield members[start : start + per_group]
+
+
+def _resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """NCHW uint8 to NHWC uint8 of the given size, antialiased like Pillow's resize."""
+    resized = F.interpolate(images.float(), size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    return resized.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def _model_inputs(images: torch.Tensor, spec: InputSpec) -> torch.Tensor:
+    """The centre crop at the model's size, cut as the Pillow path cuts it."""
+    height, width = images.shape[-2:]
     left, top, right, bottom = crop_box(width, height, spec)
-    region = image[:, int(top) : max(int(top) + 1, round(bottom)), int(left) : max(int(left) + 1, round(right))]
+    region = images[..., int(top) : max(int(top) + 1, round(bottom)), int(left) : max(int(left) + 1, round(right))]
     return _resize(region, spec.crop_size, spec.crop_size)
 
 
-def _thumbnail(image: torch.Tensor) -> torch.Tensor:
-    _, height, width = image.shape
+def _thumbnails(images: torch.Tensor) -> torch.Tensor:
+    height, width = images.shape[-2:]
     shrink = THUMBNAIL_SIZE / max(height, width)
-    return _resize(image, max(1, round(height * shrink)), max(1, round(width * shrink)))
+    return _resize(images, max(1, round(height * shrink)), max(1, round(width * shrink)))
 
 
-def _thumbnails_to_host(thumbnails: list[torch.Tensor]) -> list[torch.Tensor]:
+def _to_host(thumbnails: list[torch.Tensor]) -> list[torch.Tensor]:
     """One device-to-host copy for all thumbnails: each ``.cpu()`` alone would synchronise."""
     if not thumbnails:
         return []
     flat = torch.cat([thumbnail.reshape(-1) for thumbnail in thumbnails]).cpu()
     pieces = flat.split([thumbnail.numel() for thumbnail in thumbnails])
     return [piece.view(thumbnail.shape) for piece, thumbnail in zip(pieces, thumbnails)]
-
-
-def _decode_each(encoded: list[torch.Tensor], device: torch.device) -> list[torch.Tensor | None]:
-    """The batched call first; if it fails, file by file, so one bad file costs only itself."""
-    from torchvision.io import ImageReadMode, decode_jpeg  # here only: a second of start-up
-
-    try:
-        return list(decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True))
-    except RuntimeError:
-        decoded: list[torch.Tensor | None] = []
-        for data in encoded:
-            try:
-                decoded.append(decode_jpeg(data, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True))
-            except RuntimeError:
-                decoded.append(None)
-        return decoded
-
-
-def decode_on_device(
-    encoded: list[torch.Tensor], spec: InputSpec, device: torch.device
-) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
-    """(HWC uint8 model input on ``device``, thumbnail on the host) per input; None where the GPU failed."""
-    if not encoded:
-        return []
-    decoded = _decode_each(encoded, device)
-    images = [image for image in decoded if image is not None]
-    inputs = iter([_model_input(image, spec) for image in images])
-    thumbnails = iter(_thumbnails_to_host([_thumbnail(image) for image in images]))
-    return [None if image is None else (next(inputs), next(thumbnails)) for image in decoded]

@@ -2,11 +2,9 @@
 
     paths -> sources -> decode pool -> dynamic batcher -> runner -> on_batch
 
-A feeder thread walks the inputs and keeps a bounded window of decode jobs in
-a thread pool, handing finished images to a bounded queue in input order; so
-decoding batch n+1 overlaps the forward pass of batch n, and 100,000 dropped
-files never sit in memory at once. The caller's thread runs the batcher and
-the model, and gets each finished batch through ``on_batch``.
+A feeder thread (``feeder.py``) walks the inputs and decodes them into a
+bounded queue, in input order, while the caller's thread runs the batcher and
+the model and gets each finished batch through ``on_batch``.
 """
 
 from __future__ import annotations
@@ -15,18 +13,21 @@ import os
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
-from .batcher import END_OF_STREAM, DynamicBatcher
+from .batcher import DynamicBatcher
 from .control import RunControl
-from .decode import decode_file
-from .devices import DeviceUnavailable, device_label, precision_name, resolve_device, resolve_precision
-from .gpu_decode import decode_on_device, read_jpeg_bytes, wants_gpu_decode
+from .devices import (
+    DeviceUnavailable,
+    device_label,
+    precision_name,
+    resolve_device,
+    resolve_precision,
+)
+from .feeder import QUEUE_POLL_S, Feeder, drain
 from .models import DEFAULT_MODEL, LoadedModel, ModelLoadError, load_model
 from .records import BatchOutcome, BatchStats, DecodedImage, ImageResult, Prediction
 from .runner import OUT_OF_MEMORY, Runner
@@ -39,7 +40,6 @@ DECODE_CHOICES = ("auto", "cpu", "gpu")
 # activations outgrow the caches; on a GPU a big batch fills the device.
 DEFAULT_BATCH_SIZE = {"cpu": 4, "mps": 32, "cuda": 256}
 DEFAULT_MAX_WAIT_MS = 5.0
-_QUEUE_POLL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -96,10 +96,6 @@ def default_decode_workers(device: torch.device) -> int:
     return cores if device.type != "cpu" else max(1, cores // 4)
 
 
-class _Stopped(Exception):
-    """Raised inside the feeder when the run is over and nobody will read what it makes."""
-
-
 class Classifier:
     """A loaded model on a device, ready to classify any number of runs.
 
@@ -112,9 +108,11 @@ class Classifier:
         self.device = resolve_device(config.device)
         autocast = resolve_precision(config.precision, self.device)
         self.precision = precision_name(autocast)
-        self.gpu_decode = config.decode == "gpu" or (config.decode == "auto" and self.device.type == "cuda")
-        if self.gpu_decode and self.device.type != "cuda":
+        gpu_decode = config.decode == "gpu" or (config.decode == "auto" and self.device.type == "cuda")
+        if gpu_decode and self.device.type != "cuda":
             raise ValueError("GPU decoding needs a CUDA device (use decode auto or cpu)")
+        self.jpeg_device: torch.device | None = self.device if gpu_decode else None
+        """Where JPEGs are decoded in batches, or None for Pillow (tests point it at the CPU)."""
         self.model: LoadedModel = load_model(
             config.model,
             arch=config.arch,
@@ -155,18 +153,11 @@ class Classifier:
         window = max(2 * control.batch_size, 4 * self.decode_workers)
         ready: queue.Queue[object] = queue.Queue(maxsize=window)
         stop = threading.Event()
-        feeder_failure: list[BaseException] = []
-        feeder = threading.Thread(
-            target=self._feed,
-            args=(items, ready, stop, window, feeder_failure),
-            name="decode-feeder",
-            daemon=True,
-        )
-        batcher: DynamicBatcher[DecodedImage] = DynamicBatcher(
-            ready, control.batch_size, control.max_wait_ms / 1000
-        )
+        feeder = Feeder(self.model.spec, self.decode_workers, window, ready, stop, control, self.jpeg_device)
+        feeder_thread = threading.Thread(target=feeder.run, args=(items,), name="decode-feeder", daemon=True)
+        batcher: DynamicBatcher[DecodedImage] = DynamicBatcher(ready, control.batch_size, control.max_wait_ms / 1000)
         images = errors = batches = batched_images = 0
-        feeder.start()
+        feeder_thread.start()
         try:
             while control.wait_while_paused():
                 cap = control.batch_size
@@ -174,7 +165,7 @@ class Classifier:
                     cap = min(cap, self.runner.oom_cap)
                 batcher.set_max_batch_size(cap)
                 batcher.set_max_wait_s(control.max_wait_ms / 1000)
-                batch = batcher.next_batch(idle_timeout=_QUEUE_POLL_S)
+                batch = batcher.next_batch(idle_timeout=QUEUE_POLL_S)
                 if batch is None:
                     break
                 if not batch:
@@ -188,10 +179,10 @@ class Classifier:
                     on_batch(outcome)
         finally:
             stop.set()
-            _drain(ready)
-            feeder.join()
-        if feeder_failure:
-            raise feeder_failure[0]
+            drain(ready)
+            feeder_thread.join()
+        if feeder.failure is not None:
+            raise feeder.failure
         elapsed = time.perf_counter() - started
         return RunSummary(
             images=images,
@@ -204,84 +195,8 @@ class Classifier:
             oom_cap=self.runner.oom_cap,
         )
 
-    def _prepare(self, item: SourceItem) -> DecodedImage:
-        """Runs in the pool: Pillow decode, or only the file read when the GPU will decode it."""
-        if self.gpu_decode and wants_gpu_decode(item.path):
-            started = time.perf_counter()
-            encoded = read_jpeg_bytes(item.path)
-            if encoded is not None:
-                return DecodedImage(
-                    item.index, item.path, encoded=encoded, decode_ms=(time.perf_counter() - started) * 1000
-                )
-        return decode_file(item.index, item.path, self.model.spec)
-
-    def _feed(
-        self,
-        items: Iterable[SourceItem],
-        ready: queue.Queue[object],
-        stop: threading.Event,
-        window: int,
-        failure: list[BaseException],
-    ) -> None:
-        """Keep ``window`` decodes in flight and pass results on in input order.
-
-        If the walk itself fails (a file system gone away), the images already
-        decoded are still passed on, the stream is ended so the run loop stops,
-        and the error lands in ``failure`` for the run to raise.
-        """
-        pending: deque[Future[DecodedImage]] = deque()
-
-        def hand_on(decoded: DecodedImage | object) -> None:
-            while not stop.is_set():
-                try:
-                    ready.put(decoded, timeout=_QUEUE_POLL_S)
-                    return
-                except queue.Full:
-                    continue
-            raise _Stopped
-
-        with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
-            try:
-                try:
-                    for item in items:
-                        if stop.is_set():
-                            raise _Stopped
-                        pending.append(pool.submit(self._prepare, item))
-                        while pending and (len(pending) >= window or pending[0].done()):
-                            hand_on(pending.popleft().result())
-                except _Stopped:
-                    raise
-                except Exception as error:  # handed to the run's thread, which raises it
-                    failure.append(error)
-                while pending:
-                    hand_on(pending.popleft().result())
-                hand_on(END_OF_STREAM)
-            except _Stopped:
-                for future in pending:
-                    future.cancel()
-
-    def _decode_encoded(self, batch: list[DecodedImage]) -> list[DecodedImage]:
-        """Decode the batch's JPEG bytes on the GPU; files it cannot decode go through Pillow."""
-        encoded = [item for item in batch if item.encoded is not None]
-        if not encoded:
-            return batch
-        started = time.perf_counter()
-        on_device = decode_on_device([item.encoded for item in encoded], self.model.spec, self.device)
-        per_image_ms = (time.perf_counter() - started) * 1000 / len(encoded)
-        decoded: dict[int, DecodedImage] = {}
-        for item, result in zip(encoded, on_device):
-            if result is None:
-                decoded[item.index] = decode_file(item.index, item.path, self.model.spec)
-            else:
-                pixels, thumbnail = result
-                decoded[item.index] = replace(
-                    item, pixels=pixels, thumbnail=thumbnail, encoded=None, decode_ms=item.decode_ms + per_image_ms
-                )
-        return [decoded.get(item.index, item) for item in batch]
-
     def _run_batch(self, batch: list[DecodedImage], cap: int, batch_index: int) -> BatchOutcome:
         started = time.perf_counter()
-        batch = self._decode_encoded(batch)
         good = [item for item in batch if item.pixels is not None]
         predictions: dict[int, tuple[Prediction, ...]] = {}
         failures: dict[int, str] = {item.index: item.error or "not decoded" for item in batch if item.pixels is None}
@@ -333,12 +248,3 @@ class Classifier:
             finished_at=time.time(),
         )
         return BatchOutcome(results, stats)
-
-
-def _drain(ready: queue.Queue[object]) -> None:
-    """Empty the queue so a feeder blocked on ``put`` sees the stop flag."""
-    while True:
-        try:
-            ready.get_nowait()
-        except queue.Empty:
-            return

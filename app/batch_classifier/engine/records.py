@@ -23,6 +23,19 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class EncodedJpeg:
+    """A JPEG read by a decode thread for the GPU: its bytes, and the size its header claims.
+
+    The size is known before decoding so a batch of big photos can be split
+    into device calls that fit in memory.
+    """
+
+    data: torch.Tensor
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class DecodedImage:
     """What the decode stage hands the batcher: pixels ready for the model, or why not.
 
@@ -30,8 +43,8 @@ class DecodedImage:
     ``pixels`` is uint8 HWC at the model's input size (4x smaller than float32
     on its way to the device). ``thumbnail`` is a small RGB uint8 HWC array for
     the window, made here so the GUI thread never decodes a file. On the GPU
-    decode path ``encoded`` holds the JPEG's bytes instead of ``pixels``: the
-    runner decodes a whole batch of them on the device at once.
+    decode path ``encoded`` holds the JPEG instead of ``pixels`` until many of
+    them are decoded on the device in one call.
     """
 
     index: int
@@ -40,7 +53,7 @@ class DecodedImage:
     error: str | None = None
     decode_ms: float = 0.0
     thumbnail: torch.Tensor | None = None
-    encoded: torch.Tensor | None = None
+    encoded: EncodedJpeg | None = None
 
 
 @dataclass(frozen=True)

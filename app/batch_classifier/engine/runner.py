@@ -17,7 +17,6 @@ import torch
 from .devices import MemoryReading, peak_memory, reset_peak_memory, synchronize
 from .models import LoadedModel
 
-
 OUT_OF_MEMORY = -1
 """The class index reported for an image that did not fit in memory even alone."""
 

@@ -1,0 +1,167 @@
+"""The decode stage: a thread that turns source items into decoded images, in input order.
+
+It keeps a bounded window of decode jobs in a thread pool and hands finished
+images to a bounded queue, so decoding batch n+1 overlaps the forward pass of
+batch n and 100,000 dropped files never sit in memory at once.
+
+When JPEGs are decoded on the GPU, the pool threads only read the files; this
+thread gathers them and decodes many at once on the device, so that nvjpeg
+too works while the model's thread runs the previous batch. Like the dynamic
+batcher, it gathers up to a batch's worth (or one device call's worth of
+pixels) and waits at most the run's max wait for more while the model's
+queue is empty.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+
+import torch
+
+from .batcher import END_OF_STREAM
+from .control import RunControl
+from .decode import InputSpec, decode_file
+from .gpu_decode import (
+    PIXELS_PER_DECODE_CALL,
+    decode_on_device,
+    read_jpeg,
+    wants_gpu_decode,
+)
+from .records import DecodedImage
+from .sources import SourceItem
+
+QUEUE_POLL_S = 0.1
+
+
+class _Stopped(Exception):
+    """Raised inside the feeder when the run is over and nobody will read what it makes."""
+
+
+class Feeder:
+    """Decodes ``items`` into ``ready`` from its own thread; call ``run`` as the thread's target.
+
+    If the walk itself fails (a file system gone away), the images already
+    decoded are still passed on, the stream is ended so the run loop stops,
+    and the error is kept in ``failure`` for the run's thread to raise.
+    """
+
+    def __init__(
+        self,
+        spec: InputSpec,
+        workers: int,
+        window: int,
+        ready: queue.Queue[object],
+        stop: threading.Event,
+        control: RunControl,
+        jpeg_device: torch.device | None,
+    ) -> None:
+        self.failure: BaseException | None = None
+        self._spec = spec
+        self._workers = workers
+        self._window = window
+        self._ready = ready
+        self._stop = stop
+        self._control = control
+        self._jpeg_device = jpeg_device
+        self._gathered: list[DecodedImage] = []
+        self._gathered_pixels = 0
+        self._gathered_since = 0.0
+
+    def run(self, items: Iterable[SourceItem]) -> None:
+        pending: deque[Future[DecodedImage]] = deque()
+        with ThreadPoolExecutor(self._workers, thread_name_prefix="decode") as pool:
+            try:
+                try:
+                    for item in items:
+                        if self._stop.is_set():
+                            raise _Stopped
+                        pending.append(pool.submit(self._prepare, item))
+                        while pending and (len(pending) >= self._window or pending[0].done()):
+                            self._pass_on(pending.popleft().result(), pool)
+                        if self._waited_long_enough():
+                            self._decode_gathered(pool)
+                except _Stopped:
+                    raise
+                except Exception as error:  # handed to the run's thread, which raises it
+                    self.failure = error
+                while pending:
+                    self._pass_on(pending.popleft().result(), pool)
+                self._decode_gathered(pool)
+                self._hand_on(END_OF_STREAM)
+            except _Stopped:
+                for future in pending:
+                    future.cancel()
+
+    def _prepare(self, item: SourceItem) -> DecodedImage:
+        """Runs in the pool: the Pillow decode, or only the file read when the GPU will decode it."""
+        if self._jpeg_device is not None and wants_gpu_decode(item.path):
+            started = time.perf_counter()
+            encoded = read_jpeg(item.path)
+            if encoded is not None:
+                return DecodedImage(
+                    item.index, item.path, encoded=encoded, decode_ms=(time.perf_counter() - started) * 1000
+                )
+        return decode_file(item.index, item.path, self._spec)
+
+    def _pass_on(self, decoded: DecodedImage, pool: ThreadPoolExecutor) -> None:
+        if decoded.encoded is not None:
+            if not self._gathered:
+                self._gathered_since = time.monotonic()
+            self._gathered.append(decoded)
+            self._gathered_pixels += decoded.encoded.width * decoded.encoded.height
+            if len(self._gathered) >= self._control.batch_size or self._gathered_pixels >= PIXELS_PER_DECODE_CALL:
+                self._decode_gathered(pool)
+            return
+        self._decode_gathered(pool)  # those came first
+        self._hand_on(decoded)
+
+    def _waited_long_enough(self) -> bool:
+        """True when the model's queue is empty and the first gathered JPEG has waited the max wait."""
+        waited_s = time.monotonic() - self._gathered_since
+        return bool(self._gathered) and self._ready.empty() and waited_s * 1000 >= self._control.max_wait_ms
+
+    def _decode_gathered(self, pool: ThreadPoolExecutor) -> None:
+        """Decode the gathered JPEGs on the device; those it cannot decode go through Pillow in the pool."""
+        if not self._gathered or self._jpeg_device is None:
+            return
+        gathered, self._gathered, self._gathered_pixels = self._gathered, [], 0
+        started = time.perf_counter()
+        on_device = decode_on_device([item.encoded for item in gathered if item.encoded], self._spec, self._jpeg_device)
+        per_image_ms = (time.perf_counter() - started) * 1000 / len(gathered)
+        failed = [item for item, result in zip(gathered, on_device) if result is None]
+        fallbacks = pool.map(lambda item: decode_file(item.index, item.path, self._spec), failed)
+        retried = {item.index: decoded for item, decoded in zip(failed, fallbacks)}
+        for item, result in zip(gathered, on_device):
+            if result is None:
+                self._hand_on(retried[item.index])
+            else:
+                pixels, thumbnail = result
+                self._hand_on(
+                    replace(
+                        item, pixels=pixels, thumbnail=thumbnail, encoded=None, decode_ms=item.decode_ms + per_image_ms
+                    )
+                )
+
+    def _hand_on(self, decoded: DecodedImage | object) -> None:
+        while not self._stop.is_set():
+            try:
+                self._ready.put(decoded, timeout=QUEUE_POLL_S)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+
+def drain(ready: queue.Queue[object]) -> None:
+    """Empty the queue so a feeder blocked on ``put`` sees the stop flag."""
+    while True:
+        try:
+            ready.get_nowait()
+        except queue.Empty:
+            return
