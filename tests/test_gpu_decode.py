@@ -26,6 +26,9 @@ from batch_classifier.engine.records import EncodedJpeg
 from support import tiny_classifier
 
 SPEC = InputSpec()
+needs_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU (the suite hides it unless CUDA_VISIBLE_DEVICES is set)"
+)
 
 
 def gradient_photo(width: int, height: int, blue: int = 90) -> Image.Image:
@@ -81,6 +84,22 @@ def test_device_decode_matches_pillow_and_a_bad_file_costs_only_itself(tmp_path:
     assert difference < 6, f"device resize differs from Pillow's by {difference:.1f} on average"
     assert thumbnail.shape == reference_thumbnail.shape
     assert torch.equal(results[2][0], pixels)
+
+
+@needs_cuda
+def test_nvjpeg_agrees_with_the_cpu_decode(tmp_path: Path) -> None:
+    encoded = encode(write_jpegs(tmp_path, [(320, 200)] * 4 + [(200, 320)] * 2))
+    encoded[2] = broken(encoded[2])
+    on_gpu = decode_on_device(encoded, SPEC, torch.device("cuda"))
+    on_cpu = decode_on_device(encoded, SPEC, torch.device("cpu"))
+    assert [result is None for result in on_gpu] == [False, False, True, False, False, False]
+    for gpu, cpu in zip(on_gpu, on_cpu):
+        if gpu is None or cpu is None:
+            continue
+        assert gpu[0].device.type == "cuda" and gpu[1].device.type == "cpu"
+        assert gpu[0].shape == cpu[0].shape and gpu[1].shape == cpu[1].shape
+        difference = (gpu[0].cpu().int() - cpu[0].int()).abs().float().mean()
+        assert difference < 3, f"nvjpeg and the CPU decoder differ by {difference:.1f} on average"
 
 
 def test_one_bad_file_among_64_costs_a_few_calls_not_one_per_file(tmp_path: Path, decode_calls: list[int]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,14 +17,30 @@ from batch_classifier.engine.records import BatchOutcome, ImageResult
 from batch_classifier.engine.sources import display_path
 
 
-@pytest.fixture(scope="module", params=["pillow", "batched-jpeg"])
-def tiny(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Classifier:
-    """Each test runs twice: JPEGs through Pillow, and through the GPU path's batched decode run on the CPU."""
-    model, labels = corpus.make_tiny_model(tmp_path_factory.mktemp("model"))
-    classifier = Classifier(RunConfig(model=str(model), labels=str(labels), device="cpu", top_k=3, decode_workers=2))
-    if request.param == "batched-jpeg":
+DECODE_PATHS = ["pillow", "batched-jpeg", "cuda"]
+
+
+def on_decode_path(config: RunConfig, decode_path: str) -> Classifier:
+    """Pillow on the CPU; the GPU path's batched JPEG decode run on the CPU; or the real thing on a GPU.
+
+    The CUDA case runs only where a GPU is visible (``CUDA_VISIBLE_DEVICES=0``
+    overrides the test suite's default of hiding it).
+    """
+    if decode_path == "cuda":
+        if not torch.cuda.is_available():
+            pytest.skip("needs a CUDA GPU")
+        return Classifier(replace(config, device="cuda"))
+    classifier = Classifier(config)
+    if decode_path == "batched-jpeg":
         classifier.jpeg_device = torch.device("cpu")
     return classifier
+
+
+@pytest.fixture(scope="module", params=DECODE_PATHS)
+def tiny(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Classifier:
+    model, labels = corpus.make_tiny_model(tmp_path_factory.mktemp("model"))
+    config = RunConfig(model=str(model), labels=str(labels), device="cpu", top_k=3, decode_workers=2)
+    return on_decode_path(config, request.param)
 
 
 @pytest.fixture(scope="module")
@@ -141,13 +158,10 @@ def test_hostile_names_survive_the_csv(tiny: Classifier, cases: list[corpus.Case
     assert rerun == [], "--resume must find every path, hostile names included"
 
 
-@pytest.fixture(scope="module", params=["pillow", "batched-jpeg"])
+@pytest.fixture(scope="module", params=DECODE_PATHS)
 def real_model(request: pytest.FixtureRequest) -> Classifier:
     """The bundled EfficientNet-Lite0 (offline, ~2 s): for tests where the prediction itself matters."""
-    classifier = Classifier(RunConfig(device="cpu", top_k=1, decode_workers=2))
-    if request.param == "batched-jpeg":
-        classifier.jpeg_device = torch.device("cpu")
-    return classifier
+    return on_decode_path(RunConfig(device="cpu", top_k=1, decode_workers=2), request.param)
 
 
 def test_exif_rotated_photos_are_classified_upright(real_model: Classifier, tmp_path: Path) -> None:
