@@ -127,6 +127,11 @@ def test_same_size_photos_are_cropped_and_resized_together(tmp_path: Path, monke
     for alone, grouped in zip(one_by_one, together):
         assert alone is not None and grouped is not None
         assert torch.equal(alone[0], grouped[0]) and torch.equal(alone[1], grouped[1])
+    resizes.clear()
+    without = decode_on_device(encoded, SPEC, torch.device("cpu"), thumbnails=False)
+    assert sorted(resizes) == [4, 8], "no thumbnails asked for, none made"
+    assert all(result is not None and result[1] is None for result in without)
+    assert all(torch.equal(result[0], grouped[0]) for result, grouped in zip(without, together))  # type: ignore[index]
 
 
 def test_big_photos_are_decoded_a_slice_at_a_time(

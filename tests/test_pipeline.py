@@ -84,3 +84,13 @@ def test_cancel_keeps_finished_batches_and_stops(tiny_model, tmp_path) -> None:
     assert [row.index for row in delivered] == list(range(len(delivered)))
     assert 6 <= len(delivered) < 40
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("decode")]
+
+
+def test_thumbnails_only_when_asked_for(tiny_model, tmp_path) -> None:
+    """The window shows thumbnails; the command line turns them off and its rows carry none."""
+    paths = write_colour_images(tmp_path, COLOURS, size=(128, 96))
+    with_thumbnails, _ = collect(tiny_classifier(tiny_model), paths)
+    without, _ = collect(tiny_classifier(tiny_model, thumbnails=False), paths)
+    assert all(row.thumbnail is not None and row.thumbnail.shape == (48, 64, 3) for row in with_thumbnails)
+    assert all(row.thumbnail is None for row in without)
+    assert [row.label for row in without] == [row.label for row in with_thumbnails] == COLOURS

@@ -157,6 +157,7 @@ def run_classify(args: argparse.Namespace) -> int:
             decode=args.decode,
             recursive=args.recursive,
             decode_workers=args.decode_workers,
+            thumbnails=False,
         )
     )
     skip = done_paths(args.csv) if args.resume else frozenset()

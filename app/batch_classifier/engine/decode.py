@@ -116,8 +116,8 @@ def _request_draft(image: Image.Image, spec: InputSpec) -> None:
     image.draft("RGB", (math.ceil(width / scale), math.ceil(height / scale)))
 
 
-def load_pixels(path: str, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Decode ``path`` to (model input HWC uint8, thumbnail HWC uint8); raise DecodeError."""
+def load_pixels(path: str, spec: InputSpec, thumbnail: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decode ``path`` to (model input HWC uint8, thumbnail HWC uint8 if asked for); raise DecodeError."""
     try:
         with open_regular_file(path) as handle, Image.open(handle) as image:
             width, height = image.size
@@ -149,9 +149,11 @@ def load_pixels(path: str, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
     pixels = rgb.resize(
         (spec.crop_size, spec.crop_size), spec.resample, box=crop_box(*rgb.size, spec)
     )
-    thumbnail = rgb.copy()
-    thumbnail.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.BILINEAR)
-    return np.array(pixels), np.array(thumbnail)
+    if not thumbnail:
+        return np.array(pixels), None
+    small = rgb.copy()
+    small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.BILINEAR)
+    return np.array(pixels), np.array(small)
 
 
 def open_regular_file(path: str) -> BinaryIO:
@@ -204,11 +206,11 @@ def _one_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
-def decode_file(index: int, path: str, spec: InputSpec) -> DecodedImage:
+def decode_file(index: int, path: str, spec: InputSpec, thumbnail: bool = True) -> DecodedImage:
     """Decode one input for the batcher; any failure becomes an error record."""
     started = time.perf_counter()
     try:
-        pixels, thumbnail = load_pixels(path, spec)
+        pixels, small = load_pixels(path, spec, thumbnail)
     except DecodeError as error:
         return DecodedImage(
             index, path, error=str(error), decode_ms=(time.perf_counter() - started) * 1000
@@ -225,5 +227,5 @@ def decode_file(index: int, path: str, spec: InputSpec) -> DecodedImage:
         path,
         pixels=torch.from_numpy(pixels),
         decode_ms=(time.perf_counter() - started) * 1000,
-        thumbnail=torch.from_numpy(thumbnail),
+        thumbnail=None if small is None else torch.from_numpy(small),
     )

@@ -60,6 +60,7 @@ class Feeder:
         stop: threading.Event,
         control: RunControl,
         jpeg_device: torch.device | None,
+        thumbnails: bool,
     ) -> None:
         self.failure: BaseException | None = None
         self._spec = spec
@@ -69,6 +70,7 @@ class Feeder:
         self._stop = stop
         self._control = control
         self._jpeg_device = jpeg_device
+        self._thumbnails = thumbnails
         self._gathered: list[DecodedImage] = []
         self._gathered_pixels = 0
         self._gathered_since = 0.0
@@ -107,7 +109,7 @@ class Feeder:
                 return DecodedImage(
                     item.index, item.path, encoded=encoded, decode_ms=(time.perf_counter() - started) * 1000
                 )
-        return decode_file(item.index, item.path, self._spec)
+        return decode_file(item.index, item.path, self._spec, self._thumbnails)
 
     def _pass_on(self, decoded: DecodedImage, pool: ThreadPoolExecutor) -> None:
         if decoded.encoded is not None:
@@ -132,10 +134,12 @@ class Feeder:
             return
         gathered, self._gathered, self._gathered_pixels = self._gathered, [], 0
         started = time.perf_counter()
-        on_device = decode_on_device([item.encoded for item in gathered if item.encoded], self._spec, self._jpeg_device)
+        on_device = decode_on_device(
+            [item.encoded for item in gathered if item.encoded], self._spec, self._jpeg_device, self._thumbnails
+        )
         per_image_ms = (time.perf_counter() - started) * 1000 / len(gathered)
         failed = [item for item, result in zip(gathered, on_device) if result is None]
-        fallbacks = pool.map(lambda item: decode_file(item.index, item.path, self._spec), failed)
+        fallbacks = pool.map(lambda item: decode_file(item.index, item.path, self._spec, self._thumbnails), failed)
         retried = {item.index: decoded for item, decoded in zip(failed, fallbacks)}
         for item, result in zip(gathered, on_device):
             if result is None:

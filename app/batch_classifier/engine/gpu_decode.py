@@ -68,20 +68,29 @@ def read_jpeg(path: str) -> EncodedJpeg | None:
 
 
 def decode_on_device(
-    encoded: Sequence[EncodedJpeg], spec: InputSpec, device: torch.device
-) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
-    """(HWC uint8 model input on ``device``, HWC uint8 thumbnail on the host) per input; None where the GPU failed."""
+    encoded: Sequence[EncodedJpeg], spec: InputSpec, device: torch.device, thumbnails: bool = True
+) -> list[tuple[torch.Tensor, torch.Tensor | None] | None]:
+    """(HWC uint8 model input on ``device``, HWC uint8 thumbnail on the host or None) per input.
+
+    None in place of the pair where the GPU could not decode the file. Without
+    ``thumbnails`` the full-size images are only cropped, which on the GPU
+    halves the work around nvjpeg.
+    """
     inputs: list[torch.Tensor | None] = [None] * len(encoded)
-    thumbnails: list[torch.Tensor | None] = [None] * len(encoded)
+    small: list[torch.Tensor | None] = [None] * len(encoded)
     for call in _slices_within(encoded, PIXELS_PER_DECODE_CALL):
         decoded = _decode_batch([encoded[index].data for index in call], device)
         for group in _same_shape_groups(call, decoded):
-            images = torch.stack([image for _, image in group])
-            for (index, _), model_input, thumbnail in zip(group, _model_inputs(images, spec), _thumbnails(images)):
+            images = [image for _, image in group]
+            for (index, _), model_input in zip(group, _model_inputs(images, spec)):
                 inputs[index] = model_input
-                thumbnails[index] = thumbnail
-    on_host = iter(_to_host([thumbnail for thumbnail in thumbnails if thumbnail is not None]))
-    return [None if model_input is None else (model_input, next(on_host)) for model_input in inputs]
+            if thumbnails:
+                for (index, _), thumbnail in zip(group, _thumbnails(images)):
+                    small[index] = thumbnail
+    on_host = iter(_to_host([thumbnail for thumbnail in small if thumbnail is not None]))
+    return [
+        None if model_input is None else (model_input, next(on_host) if thumbnails else None) for model_input in inputs
+    ]
 
 
 def _slices_within(encoded: Sequence[EncodedJpeg], pixel_budget: int) -> Iterator[list[int]]:
@@ -134,23 +143,30 @@ def _same_shape_groups(
 
 
 def _resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """NCHW uint8 to NHWC uint8 of the given size, antialiased like Pillow's resize."""
+    """NCHW uint8 to NHWC uint8 of the given size, antialiased like Pillow's resize.
+
+    Contiguous, so each image taken from it later is a plain view, not a copy.
+    """
     resized = F.interpolate(images.float(), size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    return resized.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1)
+    return resized.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
-def _model_inputs(images: torch.Tensor, spec: InputSpec) -> torch.Tensor:
-    """The centre crop at the model's size, cut as the Pillow path cuts it."""
-    height, width = images.shape[-2:]
+def _model_inputs(images: list[torch.Tensor], spec: InputSpec) -> torch.Tensor:
+    """Centre crops at the model's size, cut as the Pillow path cuts them, of CHW images of one shape.
+
+    Only the crops are stacked: the resize then reads one contiguous block.
+    """
+    height, width = images[0].shape[-2:]
     left, top, right, bottom = crop_box(width, height, spec)
-    region = images[..., int(top) : max(int(top) + 1, round(bottom)), int(left) : max(int(left) + 1, round(right))]
-    return _resize(region, spec.crop_size, spec.crop_size)
+    rows = slice(int(top), max(int(top) + 1, round(bottom)))
+    columns = slice(int(left), max(int(left) + 1, round(right)))
+    return _resize(torch.stack([image[:, rows, columns] for image in images]), spec.crop_size, spec.crop_size)
 
 
-def _thumbnails(images: torch.Tensor) -> torch.Tensor:
-    height, width = images.shape[-2:]
+def _thumbnails(images: list[torch.Tensor]) -> torch.Tensor:
+    height, width = images[0].shape[-2:]
     shrink = THUMBNAIL_SIZE / max(height, width)
-    return _resize(images, max(1, round(height * shrink)), max(1, round(width * shrink)))
+    return _resize(torch.stack(images), max(1, round(height * shrink)), max(1, round(width * shrink)))
 
 
 def _to_host(thumbnails: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -58,6 +58,9 @@ class RunConfig:
     recursive: bool = True
     decode_workers: int | None = None
     pretrained: bool = True
+    thumbnails: bool = True
+    """Whether rows carry a thumbnail: the window shows them; the command line
+    has no use for them, and on a GPU they cost as much as the model input."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,9 @@ class Classifier:
         window = max(2 * control.batch_size, 4 * self.decode_workers)
         ready: queue.Queue[object] = queue.Queue(maxsize=window)
         stop = threading.Event()
-        feeder = Feeder(self.model.spec, self.decode_workers, window, ready, stop, control, self.jpeg_device)
+        feeder = Feeder(
+            self.model.spec, self.decode_workers, window, ready, stop, control, self.jpeg_device, self.config.thumbnails
+        )
         feeder_thread = threading.Thread(target=feeder.run, args=(items,), name="decode-feeder", daemon=True)
         batcher: DynamicBatcher[DecodedImage] = DynamicBatcher(ready, control.batch_size, control.max_wait_ms / 1000)
         images = errors = batches = batched_images = 0

@@ -81,7 +81,7 @@ def _percentile(values: Sequence[float], fraction: float) -> float:
 def decode_for_sweep(classifier: Classifier, paths: Sequence[str]) -> list[torch.Tensor]:
     """Decode once up front, so the sweep times the device and not the disk."""
     spec = classifier.model.spec
-    decoded = [decode_file(index, str(path), spec) for index, path in enumerate(paths)]
+    decoded = [decode_file(index, str(path), spec, thumbnail=False) for index, path in enumerate(paths)]
     pixels = [image.pixels for image in decoded if image.pixels is not None]
     if not pixels:
         raise ValueError("none of the images for the sweep could be decoded")
