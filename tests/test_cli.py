@@ -115,6 +115,20 @@ def test_a_run_that_cannot_start_exits_1_with_one_line(arguments: list[str], mes
     assert len(completed.stderr.strip().splitlines()) == 1
 
 
+def test_a_folder_without_images_says_so_and_writes_no_csv(tiny_model, tmp_path: Path, capsys) -> None:
+    empty = tmp_path / "holiday"
+    (empty / "notes").mkdir(parents=True)
+    (empty / "notes" / "readme.txt").write_text("not a photo", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    code = main(["classify", *tiny_args(tiny_model), "--csv", str(out), str(empty)])
+    assert code == 1
+    error = capsys.readouterr().err
+    assert f"No images found in '{empty}'" in error and ".jpg" in error and ".png" in error
+    assert not out.exists(), "a run that found nothing must not create or empty a CSV"
+    assert main(["classify", *tiny_args(tiny_model), "--no-recursive", str(tmp_path)]) == 1
+    assert "subfolders not searched" in capsys.readouterr().err
+
+
 def test_weights_not_available_offline_exit_1(tmp_path: Path) -> None:
     """A torchvision model without cached weights, and no network: name the file and where it goes."""
     completed = subprocess.run(

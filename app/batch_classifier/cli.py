@@ -24,7 +24,7 @@ from .engine.models import DEFAULT_MODEL, list_models
 from .engine.pipeline import DECODE_CHOICES, DEFAULT_MAX_WAIT_MS, START_ERRORS, Classifier, RunConfig
 from .engine.records import BatchOutcome
 from .engine.resources import sample_images
-from .engine.sources import count_sources
+from .engine.sources import count_sources, no_images_message
 from .engine.sweep import SweepResult, default_sweep_sizes, sweep_batch_sizes
 from .engine.sweep_chart import save_sweep_chart
 from .progress import ProgressLine
@@ -162,6 +162,11 @@ def run_classify(args: argparse.Namespace) -> int:
     )
     skip = done_paths(args.csv) if args.resume else frozenset()
     total = count_sources(args.paths, args.recursive, skip)
+    if total == 0 and skip:
+        sys.stderr.write(f"nothing to do: every image found is already in {args.csv}\n")
+        return EXIT_OK
+    if total == 0:
+        raise CannotStart(no_images_message(args.paths, args.recursive))
     if args.csv:
         try:
             writer = CsvResultWriter(args.csv, classifier.runner.top_k, append=args.resume)

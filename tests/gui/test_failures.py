@@ -78,3 +78,19 @@ def test_a_run_whose_model_fails_keeps_its_inputs_for_start(
     with qtbot.waitSignal(window.session.run_finished, timeout=TIMEOUT_MS):
         window.start_action.trigger()
     assert window.results.rowCount() == 5
+
+
+def test_a_dropped_folder_without_images_is_reported(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, tiny_model: tuple[str, str]
+) -> None:
+    window.controls.use_model_file(*tiny_model)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with qtbot.waitSignal(window.session.failed, timeout=TIMEOUT_MS) as failed:
+        drop_paths(window.drop_zone, [empty])
+    assert failed.args[0].startswith(f"No images found in '{empty}'")
+    qtbot.waitUntil(lambda: window.session.activity is Activity.IDLE, timeout=TIMEOUT_MS)
+    assert [box.text() for box in open_warnings()] == [failed.args[0]]
+    for box in open_warnings():
+        box.close()
+    assert window.results.rowCount() == 0

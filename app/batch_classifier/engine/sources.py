@@ -9,7 +9,7 @@ it is not an image); files found by walking a folder are filtered by extension.
 from __future__ import annotations
 
 import os
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 IMAGE_EXTENSIONS = frozenset(
@@ -110,6 +110,14 @@ def iter_sources(
             seen_files.add(identity)
             yield SourceItem(index, path)
             index += 1
+
+
+def no_images_message(paths: Sequence[str | os.PathLike[str]], recursive: bool = True) -> str:
+    """Why a run found nothing to classify, for the user: where it looked and what for."""
+    named = [f"'{display_path(os.fspath(path))}'" for path in paths]
+    where = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
+    scope = "" if recursive else " (subfolders not searched)"
+    return f"No images found in {where}{scope}: looked for {', '.join(sorted(IMAGE_EXTENSIONS))}"
 
 
 def count_sources(

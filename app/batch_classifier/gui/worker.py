@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from ..engine.control import RunControl
 from ..engine.pipeline import DEFAULT_MAX_WAIT_MS, START_ERRORS, Classifier, RunConfig
 from ..engine.records import BatchOutcome, BatchStats, ImageResult
-from ..engine.sources import count_sources, iter_sources
+from ..engine.sources import count_sources, iter_sources, no_images_message
 from ..engine.sweep import default_sweep_sizes, sweep_batch_sizes
 from .thumbnails import encode_thumbnail
 
@@ -104,7 +104,10 @@ class Worker(QObject):
     def run(self, job: RunJob) -> None:
         try:
             classifier = self._classifier_for(job.config)
-            self.run_started.emit(count_sources(job.paths, job.config.recursive))
+            total = count_sources(job.paths, job.config.recursive)
+            if total == 0:
+                raise ValueError(no_images_message(job.paths, job.config.recursive))
+            self.run_started.emit(total)
             self.run_finished.emit(classifier.classify(job.paths, job.control, self._deliver))
         except START_ERRORS as error:
             self.failed.emit(str(error))
