@@ -32,8 +32,12 @@ EXIF_ORIENTATION = 0x0112
 # What ImageOps.exif_transpose does for each orientation, undone: the stored
 # pixels of a photo whose upright form is the original.
 STORED_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
     6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_270,
 }
 HOSTILE_NAMES = (

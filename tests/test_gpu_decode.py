@@ -19,6 +19,7 @@ import torch.nn.functional as F
 import torchvision.io
 from PIL import Image
 
+import corpus
 from batch_classifier.engine import gpu_decode
 from batch_classifier.engine.decode import InputSpec, load_pixels
 from batch_classifier.engine.gpu_decode import decode_on_device, read_jpeg
@@ -191,3 +192,19 @@ def test_the_feeder_gathers_jpegs_into_batched_calls_in_input_order(
     assert [row.label for row in rows] == names and summary.errors == 0
     assert sum(decode_calls) == len(names) - 1, "every JPEG decoded once, the PNG not by decode_jpeg"
     assert decode_calls == [8, 8, 4, 8, 8, 5], "gathered up to the batch size, flushed before the PNG"
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_as_pillow_applies_it(tmp_path: Path, orientation: int) -> None:
+    """nvjpeg ignores EXIF orientation, so the engine turns the pixels itself: the same way as Pillow."""
+    upright = gradient_photo(320, 200)
+    path = corpus.exif_rotated(tmp_path / f"turned_{orientation}.jpg", upright, orientation)
+    jpeg = read_jpeg(str(path))
+    assert jpeg is not None and jpeg.orientation == orientation
+    result = decode_on_device([jpeg], SPEC, torch.device("cpu"))[0]
+    assert result is not None
+    pixels, thumbnail = result
+    reference, reference_thumbnail = load_pixels(str(path), SPEC)
+    assert thumbnail is not None and thumbnail.shape == reference_thumbnail.shape == (40, 64, 3)
+    difference = (pixels.int() - torch.from_numpy(reference).int()).abs().float().mean()
+    assert difference < 6, f"orientation {orientation}: differs from Pillow's upright image by {difference:.1f}"

@@ -9,7 +9,9 @@ claim, so a batch of 24-megapixel photos is decoded a slice at a time.
 
 A batched ``decode_jpeg`` fails as a whole if one file is bad, so a failed
 call is halved until the bad file stands alone; a file the GPU cannot decode
-goes back to the Pillow path, which gives the real reason.
+goes back to the Pillow path, which gives the real reason. On CUDA,
+``decode_jpeg`` ignores ``apply_exif_orientation``, so the orientation is read
+from the header with the size and applied here, on every device alike.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import io
 import os
 import warnings
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import ExifTags, Image
 
 from .decode import MAX_PIXELS, THUMBNAIL_SIZE, InputSpec, crop_box, open_regular_file
 from .records import EncodedJpeg
@@ -43,6 +45,18 @@ FLOAT_BYTES_PER_RESIZE = 256 * 2**20
 """Float32 working memory one stacked crop-and-resize may use."""
 
 
+# What Pillow's ImageOps.exif_transpose does for each EXIF orientation, on CHW tensors.
+_UPRIGHT: dict[int, Callable[[torch.Tensor], torch.Tensor]] = {
+    2: lambda image: image.flip(-1),
+    3: lambda image: image.flip(-2, -1),
+    4: lambda image: image.flip(-2),
+    5: lambda image: image.transpose(-2, -1),
+    6: lambda image: image.rot90(-1, (-2, -1)),
+    7: lambda image: image.transpose(-2, -1).flip(-2, -1),
+    8: lambda image: image.rot90(1, (-2, -1)),
+}
+
+
 def wants_gpu_decode(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in JPEG_EXTENSIONS
 
@@ -60,11 +74,12 @@ def read_jpeg(path: str) -> EncodedJpeg | None:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
             image_format = image.format
+            orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
     except Exception:  # whatever the reason, the Pillow path meets it again and words it for the row
         return None
     if image_format not in _JPEG_FORMATS or not 0 < width * height <= MAX_PIXELS:
         return None
-    return EncodedJpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), width, height)
+    return EncodedJpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), width, height, orientation)
 
 
 def decode_on_device(
@@ -79,7 +94,10 @@ def decode_on_device(
     inputs: list[torch.Tensor | None] = [None] * len(encoded)
     small: list[torch.Tensor | None] = [None] * len(encoded)
     for call in _slices_within(encoded, PIXELS_PER_DECODE_CALL):
-        decoded = _decode_batch([encoded[index].data for index in call], device)
+        decoded = [
+            None if image is None else _upright(image, encoded[index].orientation)
+            for index, image in zip(call, _decode_batch([encoded[index].data for index in call], device))
+        ]
         for group in _same_shape_groups(call, decoded):
             images = [image for _, image in group]
             for (index, _), model_input in zip(group, _model_inputs(images, spec)):
@@ -120,12 +138,17 @@ def _decode_batch(data: list[torch.Tensor], device: torch.device) -> list[torch.
     )
 
     try:
-        return list(decode_jpeg(data, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True))
+        return list(decode_jpeg(data, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=False))
     except RuntimeError:  # torch.OutOfMemoryError included
         if len(data) == 1:
             return [None]
         half = len(data) // 2
         return _decode_batch(data[:half], device) + _decode_batch(data[half:], device)
+
+
+def _upright(image: torch.Tensor, orientation: object) -> torch.Tensor:
+    turn = _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
+    return image if turn is None else turn(image)
 
 
 def _same_shape_groups(

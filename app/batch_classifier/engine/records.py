@@ -24,15 +24,17 @@ class Prediction:
 
 @dataclass(frozen=True)
 class EncodedJpeg:
-    """A JPEG read by a decode thread for the GPU: its bytes, and the size its header claims.
+    """A JPEG read by a decode thread for the GPU: its bytes, and what its header says.
 
     The size is known before decoding so a batch of big photos can be split
-    into device calls that fit in memory.
+    into device calls that fit in memory. The EXIF orientation (1-8) is kept
+    because nvjpeg ignores it: the engine turns the decoded pixels itself.
     """
 
     data: torch.Tensor
     width: int
     height: int
+    orientation: int = 1
 
 
 @dataclass(frozen=True)
