@@ -138,8 +138,12 @@ def peak_memory(device: torch.device) -> MemoryReading:
 
 
 def synchronize(device: torch.device) -> None:
-    """Wait for queued device work, so a timer measures the work and not its launch."""
+    """Wait for the work this thread queued, so a timer measures the work and not its launch.
+
+    Only the current stream: a device-wide sync would also wait for the JPEGs
+    the feeder thread is decoding on its own stream, and undo the overlap.
+    """
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
+        torch.cuda.current_stream(device).synchronize()
     elif device.type == "mps":
         torch.mps.synchronize()
