@@ -57,4 +57,7 @@ timeout 120 python3 benchmarks/forward_overhead.py --device cuda --batch-size 25
 step "batched JPEG decode against one call per image"
 timeout 120 python3 benchmarks/jpeg_batch.py --corpus "$corpus" --device cuda --count 256 | tail -5
 
+step "the engine's own ceiling: free decode, trivial model"
+timeout 120 python3 benchmarks/pipeline_ceiling.py --device cuda --batch-size 256 --images 30000 --rounds 2 | tail -4
+
 step "done"
