@@ -6,12 +6,14 @@ import csv
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtGui import QFileOpenEvent
+from PySide6.QtWidgets import QApplication, QFileDialog
 from pytestqt.qtbot import QtBot
 
 from batch_classifier.engine.csv_output import header
 from batch_classifier.engine.sources import display_path
 from batch_classifier.gui import settings as keys
+from batch_classifier.gui.app import FileOpenForwarder
 from batch_classifier.gui.main_window import MainWindow
 from batch_classifier.gui.results_model import FILE, LABEL, STATUS
 from batch_classifier.gui.session import Activity
@@ -103,3 +105,22 @@ def test_export_writes_every_row_with_the_cli_columns(
     assert body[5]["error"] and not body[5]["label"]
     assert {row["device"] for row in body[:5]} == {"cpu"}
     assert settings.get(keys.LAST_FOLDER) == str(export_folder)
+
+
+def test_files_macos_opens_with_the_app_are_classified(
+    qtbot: QtBot, window: MainWindow, inputs: tuple[list[Path], list[Path]]
+) -> None:
+    """Finder's "Open With" and drops on the Dock icon arrive as QFileOpenEvent on the application."""
+    dropped, expected = inputs
+    app = QApplication.instance()
+    forwarder = FileOpenForwarder(window)
+    app.installEventFilter(forwarder)
+    try:
+        with qtbot.waitSignal(window.session.run_finished, timeout=RUN_TIMEOUT_MS):
+            for path in dropped:
+                QApplication.sendEvent(app, QFileOpenEvent(str(path)))
+        qtbot.waitUntil(lambda: window.session.activity is Activity.IDLE and not window.session.pending,
+                        timeout=RUN_TIMEOUT_MS)
+    finally:
+        app.removeEventFilter(forwarder)
+    assert sorted(row.path for row in window.results.results()) == sorted(str(path) for path in expected)

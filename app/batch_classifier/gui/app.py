@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import sys
 
-from PySide6.QtCore import QObject, QSize
-from PySide6.QtGui import QIcon
+from PySide6.QtCore import QEvent, QObject, QSize
+from PySide6.QtGui import QFileOpenEvent, QIcon
 from PySide6.QtWidgets import QApplication
 
 from ..engine.pipeline import RunSummary
@@ -49,6 +49,27 @@ def application() -> QApplication:
     app.setDesktopFileName(DESKTOP_FILE)
     app.setWindowIcon(app_icon())
     return app
+
+
+class FileOpenForwarder(QObject):
+    """Queues the files macOS hands the application when the user picks "Open With" or drops on the Dock icon.
+
+    macOS passes those as ``QFileOpenEvent`` to the application object, not
+    as arguments, so without this the bundle's declared document types would
+    open the window and ignore the files.
+    """
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.FileOpen or not isinstance(event, QFileOpenEvent):
+            return False
+        path = event.file() or event.url().toLocalFile()
+        if path:
+            self._window.add_inputs([path])
+        return True
 
 
 class ScriptedRun(QObject):
@@ -101,6 +122,7 @@ def run_gui(paths: list[str], export_csv: str | None = None, quit_when_done: boo
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # nothing to look at: no display needed
     app = application()
     window = MainWindow(quiet=quit_when_done)
+    app.installEventFilter(FileOpenForwarder(window))
     scripted = ScriptedRun(window, export_csv, quit_when_done) if export_csv or quit_when_done else None
     window.show()
     if paths:
