@@ -20,7 +20,7 @@ import torchvision.io
 from PIL import Image
 
 import corpus
-from batch_classifier.engine import gpu_decode
+from batch_classifier.engine import feeder, gpu_decode
 from batch_classifier.engine.decode import InputSpec, load_pixels
 from batch_classifier.engine.gpu_decode import decode_on_device, read_jpeg
 from batch_classifier.engine.records import EncodedJpeg
@@ -208,3 +208,27 @@ def test_exif_orientation_is_applied_as_pillow_applies_it(tmp_path: Path, orient
     assert thumbnail is not None and thumbnail.shape == reference_thumbnail.shape == (40, 64, 3)
     difference = (pixels.int() - torch.from_numpy(reference).int()).abs().float().mean()
     assert difference < 6, f"orientation {orientation}: differs from Pillow's upright image by {difference:.1f}"
+
+
+def test_a_device_failure_mid_run_sends_that_chunk_to_pillow(
+    tiny_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Running out of device memory while resizing costs speed, never rows."""
+    colours = ["red", "green", "blue"] * 4
+    paths = []
+    for number, name in enumerate(colours):
+        path = tmp_path / f"{number:02d}-{name}.jpg"
+        Image.new("RGB", (40, 30), {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230)}[name]).save(path)
+        paths.append(path)
+
+    def out_of_memory(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(feeder, "decode_on_device", out_of_memory)
+    classifier = tiny_classifier(tiny_model, batch_size=4, max_wait_ms=60_000)
+    classifier.jpeg_device = torch.device("cpu")
+    outcomes = []
+    summary = classifier.classify([str(path) for path in paths], on_batch=outcomes.append)
+    rows = [row for outcome in outcomes for row in outcome.results]
+    assert [row.label for row in rows] == colours and summary.errors == 0
+    assert any("decoding them with Pillow" in record.getMessage() for record in caplog.records)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 
+from batch_classifier.engine import feeder
 from batch_classifier.engine.pipeline import Classifier
 from batch_classifier.engine.records import BatchOutcome, ImageResult
 from support import OutOfMemoryAbove, tiny_classifier, write_colour_images
@@ -94,3 +96,28 @@ def test_thumbnails_only_when_asked_for(tiny_model, tmp_path) -> None:
     assert all(row.thumbnail is not None and row.thumbnail.shape == (48, 64, 3) for row in with_thumbnails)
     assert all(row.thumbnail is None for row in without)
     assert [row.label for row in without] == [row.label for row in with_thumbnails] == COLOURS
+
+
+def test_a_bug_in_the_decode_stage_stops_the_run_instead_of_hanging_it(tiny_model, tmp_path, monkeypatch) -> None:
+    """Bad files become rows; a bug is different: the run must end and raise it, never wait forever."""
+    paths = write_colour_images(tmp_path, ["red", "blue"])
+
+    def broken_decoder(index, path, spec, thumbnail=True):  # type: ignore[no-untyped-def]
+        time.sleep(0.2)  # still busy when the walk ends, so the failure surfaces after it
+        raise RuntimeError("decoder bug")
+
+    monkeypatch.setattr(feeder, "decode_file", broken_decoder)
+    classifier = tiny_classifier(tiny_model, batch_size=2)
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            classifier.classify([str(path) for path in paths])
+        except RuntimeError as error:
+            raised.append(error)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    runner.join(timeout=30)
+    assert not runner.is_alive(), "the run hung after its decode stage died"
+    assert [str(error) for error in raised] == ["decoder bug"]

@@ -14,6 +14,7 @@ queue is empty.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -37,6 +38,7 @@ from .records import DecodedImage
 from .sources import SourceItem
 
 QUEUE_POLL_S = 0.1
+_log = logging.getLogger(__name__)
 
 
 class _Stopped(Exception):
@@ -48,7 +50,9 @@ class Feeder:
 
     If the walk itself fails (a file system gone away), the images already
     decoded are still passed on, the stream is ended so the run loop stops,
-    and the error is kept in ``failure`` for the run's thread to raise.
+    and the error is kept in ``failure`` for the run's thread to raise. Any
+    other failure here ends the stream too: a run must never wait forever
+    for a thread that has died.
     """
 
     def __init__(
@@ -99,6 +103,11 @@ class Feeder:
             except _Stopped:
                 for future in pending:
                     future.cancel()
+            except Exception as error:  # a bug, not bad input (that becomes rows): stop the run and report it
+                self.failure = self.failure or error
+                for future in pending:
+                    future.cancel()
+                self._end_stream_if_anyone_listens()
 
     def _prepare(self, item: SourceItem) -> DecodedImage:
         """Runs in the pool: the Pillow decode, or only the file read when the GPU will decode it."""
@@ -134,9 +143,18 @@ class Feeder:
             return
         gathered, self._gathered, self._gathered_pixels = self._gathered, [], 0
         started = time.perf_counter()
-        on_device = decode_on_device(
-            [item.encoded for item in gathered if item.encoded], self._spec, self._jpeg_device, self._thumbnails
-        )
+        try:
+            on_device = decode_on_device(
+                [item.encoded for item in gathered if item.encoded], self._spec, self._jpeg_device, self._thumbnails
+            )
+        except Exception:  # out of device memory while resizing, say: Pillow decodes these instead
+            _log.warning(
+                "decoding %d JPEGs on %s failed; decoding them with Pillow",
+                len(gathered),
+                self._jpeg_device,
+                exc_info=True,
+            )
+            on_device = [None] * len(gathered)
         per_image_ms = (time.perf_counter() - started) * 1000 / len(gathered)
         failed = [item for item, result in zip(gathered, on_device) if result is None]
         fallbacks = pool.map(lambda item: decode_file(item.index, item.path, self._spec, self._thumbnails), failed)
@@ -151,6 +169,12 @@ class Feeder:
                         item, pixels=pixels, thumbnail=thumbnail, encoded=None, decode_ms=item.decode_ms + per_image_ms
                     )
                 )
+
+    def _end_stream_if_anyone_listens(self) -> None:
+        try:
+            self._hand_on(END_OF_STREAM)
+        except _Stopped:
+            pass
 
     def _hand_on(self, decoded: DecodedImage | object) -> None:
         while not self._stop.is_set():
