@@ -28,13 +28,8 @@ import torch
 from .batcher import END_OF_STREAM
 from .control import RunControl
 from .decode import InputSpec, decode_file
-from .gpu_decode import (
-    PIXELS_PER_DECODE_CALL,
-    decode_on_device,
-    read_jpeg,
-    wants_gpu_decode,
-)
-from .records import DecodedImage
+from .gpu_decode import PIXELS_PER_DECODE_CALL, decode_on_device, read_jpeg, wants_gpu_decode
+from .records import DecodedImage, EncodedJpeg
 from .sources import SourceItem
 
 QUEUE_POLL_S = 0.1
@@ -75,7 +70,7 @@ class Feeder:
         self._control = control
         self._jpeg_device = jpeg_device
         self._thumbnails = thumbnails
-        self._gathered: list[DecodedImage] = []
+        self._gathered: list[tuple[DecodedImage, EncodedJpeg]] = []
         self._gathered_pixels = 0
         self._gathered_since = 0.0
 
@@ -124,7 +119,7 @@ class Feeder:
         if decoded.encoded is not None:
             if not self._gathered:
                 self._gathered_since = time.monotonic()
-            self._gathered.append(decoded)
+            self._gathered.append((decoded, decoded.encoded))
             self._gathered_pixels += decoded.encoded.width * decoded.encoded.height
             if len(self._gathered) >= self._control.batch_size or self._gathered_pixels >= PIXELS_PER_DECODE_CALL:
                 self._decode_gathered(pool)
@@ -145,7 +140,7 @@ class Feeder:
         started = time.perf_counter()
         try:
             on_device = decode_on_device(
-                [item.encoded for item in gathered if item.encoded], self._spec, self._jpeg_device, self._thumbnails
+                [encoded for _, encoded in gathered], self._spec, self._jpeg_device, self._thumbnails
             )
         except Exception:  # out of device memory while resizing, say: Pillow decodes these instead
             _log.warning(
@@ -156,10 +151,11 @@ class Feeder:
             )
             on_device = [None] * len(gathered)
         per_image_ms = (time.perf_counter() - started) * 1000 / len(gathered)
-        failed = [item for item, result in zip(gathered, on_device) if result is None]
+        items = [item for item, _ in gathered]
+        failed = [item for item, result in zip(items, on_device) if result is None]
         fallbacks = pool.map(lambda item: decode_file(item.index, item.path, self._spec, self._thumbnails), failed)
         retried = {item.index: decoded for item, decoded in zip(failed, fallbacks)}
-        for item, result in zip(gathered, on_device):
+        for item, result in zip(items, on_device):
             if result is None:
                 self._hand_on(retried[item.index])
             else:

@@ -79,6 +79,8 @@ def read_jpeg(path: str) -> EncodedJpeg | None:
         return None
     if image_format not in _JPEG_FORMATS or not 0 < width * height <= MAX_PIXELS:
         return None
+    if not isinstance(orientation, int):  # a malformed tag: Pillow's own path ignores it too
+        orientation = 1
     return EncodedJpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), width, height, orientation)
 
 
@@ -147,10 +149,7 @@ def _decode_batch(data: list[torch.Tensor], device: torch.device) -> list[torch.
     Running out of device memory is a failure like any other here: the halves
     need less, and a single image that still fails goes to Pillow.
     """
-    from torchvision.io import (  # here only: a second of start-up
-        ImageReadMode,
-        decode_jpeg,
-    )
+    from torchvision.io import ImageReadMode, decode_jpeg  # here only: a second of start-up
 
     try:
         return list(decode_jpeg(data, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=False))
@@ -161,8 +160,8 @@ def _decode_batch(data: list[torch.Tensor], device: torch.device) -> list[torch.
         return _decode_batch(data[:half], device) + _decode_batch(data[half:], device)
 
 
-def _upright(image: torch.Tensor, orientation: object) -> torch.Tensor:
-    turn = _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
+def _upright(image: torch.Tensor, orientation: int) -> torch.Tensor:
+    turn = _UPRIGHT.get(orientation)
     return image if turn is None else turn(image)
 
 

@@ -20,13 +20,7 @@ import torch
 
 from .batcher import DynamicBatcher
 from .control import RunControl
-from .devices import (
-    DeviceUnavailable,
-    device_label,
-    precision_name,
-    resolve_device,
-    resolve_precision,
-)
+from .devices import DeviceUnavailable, device_label, precision_name, resolve_device, resolve_precision
 from .feeder import QUEUE_POLL_S, Feeder, drain
 from .models import DEFAULT_MODEL, LoadedModel, ModelLoadError, load_model
 from .records import BatchOutcome, BatchStats, DecodedImage, ImageResult, Prediction
