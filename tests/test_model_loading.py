@@ -32,6 +32,7 @@ def _labels(path: Path, count: int) -> Path:
 
 @pytest.mark.parametrize("how", ["torch.save", "pickle.dumps"])
 @pytest.mark.parametrize("arch", ["resnet18", None])
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # the hand-made pickle's protocol
 def test_checkpoint_that_runs_code_is_refused(tmp_path: Path, how: str, arch: str | None) -> None:
     marker = tmp_path / "PWNED"
     model = tmp_path / "evil.pt"
@@ -123,6 +124,7 @@ def test_state_dict_for_another_arch_is_refused(tmp_path: Path) -> None:
         load_model(str(weights), arch="mobilenet_v3_small")
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
 def test_model_that_fails_on_an_image_is_a_load_error(tmp_path: Path) -> None:
     """A TorchScript model built for 1-channel input fails the probe with one clear line, not a traceback."""
     model = tmp_path / "grey_only.pt"
