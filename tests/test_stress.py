@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+import torch
 
 import corpus
 from batch_classifier.engine.control import RunControl
@@ -24,18 +25,28 @@ JOIN_TIMEOUT_S = 30.0
 IMAGES = 60
 
 
+@pytest.fixture(scope="module", params=["pillow", "batched-jpeg"])
+def decode_path(request: pytest.FixtureRequest) -> str:
+    """PNGs through Pillow; or JPEGs through the GPU path's gathering and batched decode, run on the CPU."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def classifier(tmp_path_factory: pytest.TempPathFactory) -> Classifier:
+def classifier(tmp_path_factory: pytest.TempPathFactory, decode_path: str) -> Classifier:
     model, labels = corpus.make_tiny_model(tmp_path_factory.mktemp("model"))
-    return Classifier(RunConfig(model=str(model), labels=str(labels), device="cpu", top_k=2, decode_workers=2))
+    classifier = Classifier(RunConfig(model=str(model), labels=str(labels), device="cpu", top_k=2, decode_workers=2))
+    if decode_path == "batched-jpeg":
+        classifier.jpeg_device = torch.device("cpu")
+    return classifier
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+def images(tmp_path_factory: pytest.TempPathFactory, decode_path: str) -> list[str]:
     folder = tmp_path_factory.mktemp("images")
+    suffix = ".jpg" if decode_path == "batched-jpeg" else ".png"
     paths = []
     for i in range(IMAGES):
-        path = folder / f"{i:03d}.png"
+        path = folder / f"{i:03d}{suffix}"
         if i % 13 == 5:
             path.write_bytes(b"not an image")  # error rows go through the same path
         else:
