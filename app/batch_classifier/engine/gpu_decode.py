@@ -16,7 +16,6 @@ from the header with the size and applied here, on every device alike.
 
 from __future__ import annotations
 
-import io
 import os
 import warnings
 from collections import defaultdict
@@ -62,22 +61,24 @@ def wants_gpu_decode(path: str) -> bool:
 
 
 def read_jpeg(path: str) -> EncodedJpeg | None:
-    """The file's bytes and header size, or None when the Pillow path should take it.
+    """The file's bytes and what its header says, or None when the Pillow path should take it.
 
     None covers everything the GPU should not try: not a regular file, not a
     JPEG, a header beyond the decompression-bomb limit. The Pillow path then
-    decodes it or writes the reason into the row.
+    decodes it or writes the reason into the row. The header is read first,
+    so such a file is never read whole here.
     """
     try:
         with open_regular_file(path) as handle:
+            with Image.open(handle) as image:  # the header only; Pillow leaves a handle it was given open
+                width, height = image.size
+                image_format = image.format
+                orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+            if image_format not in _JPEG_FORMATS or not 0 < width * height <= MAX_PIXELS:
+                return None
+            handle.seek(0)
             data = handle.read()
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            image_format = image.format
-            orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
     except Exception:  # whatever the reason, the Pillow path meets it again and words it for the row
-        return None
-    if image_format not in _JPEG_FORMATS or not 0 < width * height <= MAX_PIXELS:
         return None
     if not isinstance(orientation, int):  # a malformed tag: Pillow's own path ignores it too
         orientation = 1
