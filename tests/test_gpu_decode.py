@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -232,3 +233,44 @@ def test_a_device_failure_mid_run_sends_that_chunk_to_pillow(
     rows = [row for outcome in outcomes for row in outcome.results]
     assert [row.label for row in rows] == colours and summary.errors == 0
     assert any("decoding them with Pillow" in record.getMessage() for record in caplog.records)
+
+
+def test_big_photos_on_a_busy_gpu_hold_a_bounded_number_of_bytes(
+    tiny_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past READ_AHEAD_BYTES the feeder decodes what it has and waits for reads, instead of reading ahead."""
+    paths = []
+    for number in range(40):
+        path = tmp_path / f"{number:02d}.jpg"
+        corpus.noise_image(320, 240, seed=number).save(path, quality=95)
+        paths.append(path)
+    largest = max(path.stat().st_size for path in paths)
+    monkeypatch.setattr(feeder, "READ_AHEAD_BYTES", 5 * largest)
+    lock = threading.Lock()
+    held = [0, 0]  # bytes read and not yet decoded, and the most ever
+
+    def read_and_count(path: str) -> EncodedJpeg | None:
+        jpeg = read_jpeg(path)
+        if jpeg is not None:
+            with lock:
+                held[0] += jpeg.data.numel()
+                held[1] = max(held)
+        return jpeg
+
+    def slow_decode(encoded, *args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.02)  # a GPU still busy with the previous batch
+        results = decode_on_device(encoded, *args, **kwargs)
+        with lock:
+            held[0] -= sum(jpeg.data.numel() for jpeg in encoded)
+        return results
+
+    monkeypatch.setattr(feeder, "read_jpeg", read_and_count)
+    monkeypatch.setattr(feeder, "decode_on_device", slow_decode)
+    classifier = tiny_classifier(tiny_model, batch_size=32, max_wait_ms=60_000, decode_workers=4)
+    classifier.jpeg_device = torch.device("cpu")
+    outcomes = []
+    summary = classifier.classify([str(path) for path in paths], on_batch=outcomes.append)
+    rows = [row for outcome in outcomes for row in outcome.results]
+    assert [row.path for row in rows] == [str(path) for path in paths] and summary.errors == 0
+    assert held[0] == 0
+    assert held[1] <= 6 * largest, f"held {held[1] / largest:.1f} photos' worth of bytes; the budget is 5"

@@ -15,6 +15,7 @@ queue is empty.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -33,6 +34,11 @@ from .records import DecodedImage, EncodedJpeg
 from .sources import SourceItem
 
 QUEUE_POLL_S = 0.1
+READ_AHEAD_BYTES = 256 * 2**20
+"""JPEG bytes the feeder may have asked for and not yet decoded on the GPU.
+Photos of 0.5 MB never reach it within the window; 24-megapixel ones of
+10 MB would otherwise pile up gigabytes while the GPU decodes, so past it
+the feeder waits for the oldest read instead of starting new ones."""
 _log = logging.getLogger(__name__)
 
 
@@ -70,21 +76,28 @@ class Feeder:
         self._control = control
         self._jpeg_device = jpeg_device
         self._thumbnails = thumbnails
-        self._gathered: list[tuple[DecodedImage, EncodedJpeg]] = []
+        self._gathered: list[tuple[DecodedImage, EncodedJpeg, int]] = []
         self._gathered_pixels = 0
         self._gathered_since = 0.0
+        self._committed_bytes = 0  # file sizes of the JPEGs submitted for reading and not yet decoded
 
     def run(self, items: Iterable[SourceItem]) -> None:
-        pending: deque[Future[DecodedImage]] = deque()
+        pending: deque[tuple[Future[DecodedImage], int]] = deque()  # each job and the bytes it commits
         with ThreadPoolExecutor(self._workers, thread_name_prefix="decode") as pool:
             try:
                 try:
                     for item in items:
                         if self._stop.is_set():
                             raise _Stopped
-                        pending.append(pool.submit(self._prepare, item))
-                        while pending and (len(pending) >= self._window or pending[0].done()):
-                            self._pass_on(pending.popleft().result(), pool)
+                        size = self._bytes_to_hold(item.path)
+                        self._committed_bytes += size
+                        pending.append((pool.submit(self._prepare, item), size))
+                        while pending and (
+                            len(pending) >= self._window
+                            or pending[0][0].done()
+                            or self._committed_bytes > READ_AHEAD_BYTES
+                        ):
+                            self._pass_on(*_result(pending.popleft()), pool)
                         if self._waited_long_enough():
                             self._decode_gathered(pool)
                 except _Stopped:
@@ -92,15 +105,15 @@ class Feeder:
                 except Exception as error:  # handed to the run's thread, which raises it
                     self.failure = error
                 while pending:
-                    self._pass_on(pending.popleft().result(), pool)
+                    self._pass_on(*_result(pending.popleft()), pool)
                 self._decode_gathered(pool)
                 self._hand_on(END_OF_STREAM)
             except _Stopped:
-                for future in pending:
+                for future, _ in pending:
                     future.cancel()
             except Exception as error:  # a bug, not bad input (that becomes rows): stop the run and report it
                 self.failure = self.failure or error
-                for future in pending:
+                for future, _ in pending:
                     future.cancel()
                 self._end_stream_if_anyone_listens()
 
@@ -115,15 +128,29 @@ class Feeder:
                 )
         return decode_file(item.index, item.path, self._spec, self._thumbnails)
 
-    def _pass_on(self, decoded: DecodedImage, pool: ThreadPoolExecutor) -> None:
+    def _bytes_to_hold(self, path: str) -> int:
+        """What reading ``path`` for the GPU will hold until it is decoded: its size, or 0 for Pillow's files."""
+        if self._jpeg_device is None or not wants_gpu_decode(path):
+            return 0
+        try:
+            return os.stat(path).st_size
+        except OSError:
+            return 0
+
+    def _pass_on(self, decoded: DecodedImage, size: int, pool: ThreadPoolExecutor) -> None:
         if decoded.encoded is not None:
             if not self._gathered:
                 self._gathered_since = time.monotonic()
-            self._gathered.append((decoded, decoded.encoded))
+            self._gathered.append((decoded, decoded.encoded, size))
             self._gathered_pixels += decoded.encoded.width * decoded.encoded.height
-            if len(self._gathered) >= self._control.batch_size or self._gathered_pixels >= PIXELS_PER_DECODE_CALL:
+            if (
+                len(self._gathered) >= self._control.batch_size
+                or self._gathered_pixels >= PIXELS_PER_DECODE_CALL
+                or self._committed_bytes > READ_AHEAD_BYTES
+            ):
                 self._decode_gathered(pool)
             return
+        self._committed_bytes -= size  # Pillow decoded it (or will say why not): nothing is held for the GPU
         self._decode_gathered(pool)  # those came first
         self._hand_on(decoded)
 
@@ -140,7 +167,7 @@ class Feeder:
         started = time.perf_counter()
         try:
             on_device = decode_on_device(
-                [encoded for _, encoded in gathered], self._spec, self._jpeg_device, self._thumbnails
+                [encoded for _, encoded, _ in gathered], self._spec, self._jpeg_device, self._thumbnails
             )
         except Exception:  # out of device memory while resizing, say: Pillow decodes these instead
             _log.warning(
@@ -151,7 +178,8 @@ class Feeder:
             )
             on_device = [None] * len(gathered)
         per_image_ms = (time.perf_counter() - started) * 1000 / len(gathered)
-        items = [item for item, _ in gathered]
+        self._committed_bytes -= sum(size for _, _, size in gathered)
+        items = [item for item, _, _ in gathered]
         failed = [item for item, result in zip(items, on_device) if result is None]
         fallbacks = pool.map(lambda item: decode_file(item.index, item.path, self._spec, self._thumbnails), failed)
         retried = {item.index: decoded for item, decoded in zip(failed, fallbacks)}
@@ -180,6 +208,11 @@ class Feeder:
             except queue.Full:
                 continue
         raise _Stopped
+
+
+def _result(job: tuple[Future[DecodedImage], int]) -> tuple[DecodedImage, int]:
+    future, size = job
+    return future.result(), size
 
 
 def drain(ready: queue.Queue[object]) -> None:
