@@ -80,17 +80,23 @@ def test_a_run_whose_model_fails_keeps_its_inputs_for_start(
     assert window.results.rowCount() == 5
 
 
-def test_a_dropped_folder_without_images_is_reported(
+def test_a_dropped_folder_without_images_is_reported_and_the_queue_goes_on(
     qtbot: QtBot, window: MainWindow, tmp_path: Path, tiny_model: tuple[str, str]
 ) -> None:
+    """No images is not a failure to hold the queue for: it is said once, and the next inputs run."""
     window.controls.use_model_file(*tiny_model)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with qtbot.waitSignal(window.session.failed, timeout=TIMEOUT_MS) as failed:
-        drop_paths(window.drop_zone, [empty])
-    assert failed.args[0].startswith(f"No images found in '{empty}'")
+    images = tmp_path / "images"
+    write_images(images, 3)
+    with qtbot.waitSignal(window.session.nothing_found, timeout=TIMEOUT_MS) as nothing:
+        with qtbot.waitSignal(window.session.run_finished, timeout=TIMEOUT_MS):
+            drop_paths(window.drop_zone, [empty])
+            drop_paths(window.drop_zone, [images])  # queued behind the empty folder
+    assert nothing.args[0].startswith(f"No images found in '{empty}'")
     qtbot.waitUntil(lambda: window.session.activity is Activity.IDLE, timeout=TIMEOUT_MS)
-    assert [box.text() for box in open_warnings()] == [failed.args[0]]
+    assert window.results.rowCount() == 3
+    assert window.session.pending == 0, "the empty folder is not queued again"
+    assert [box.text() for box in open_warnings()] == [nothing.args[0]]
     for box in open_warnings():
         box.close()
-    assert window.results.rowCount() == 0

@@ -65,3 +65,13 @@ def test_scripted_run_that_cannot_start_exits_non_zero(tmp_path: Path, tiny_mode
     assert done.returncode == 1
     assert "three-labels.txt has 3 labels but the model has 4 outputs" in done.stderr, "the reason reaches the user"
     assert not target.exists()
+
+
+def test_scripted_run_of_a_folder_without_images_exits_1_and_says_so(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    target = tmp_path / "never.csv"
+    done = run_window([str(empty), "--export-csv", str(target), "--quit-when-done"], tmp_path / "config")
+    assert done.returncode == 1
+    assert f"No images found in '{empty}'" in done.stderr
+    assert not target.exists()

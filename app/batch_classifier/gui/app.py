@@ -89,6 +89,7 @@ class ScriptedRun(QObject):
         self._handled = False
         window.session.run_finished.connect(self._run_finished)
         window.session.failed.connect(self._failed)
+        window.session.nothing_found.connect(self._failed)  # as on the command line: nothing to export is an error
         window.session.activity_changed.connect(self._check_done)
 
     def _run_finished(self, _summary: RunSummary) -> None:

@@ -214,6 +214,7 @@ class MainWindow(QMainWindow):
         session.download_progress.connect(self._on_download)
         session.model_ready.connect(self._on_model_ready)
         session.failed.connect(self._on_failed)
+        session.nothing_found.connect(self._on_nothing_found)
         session.run_started.connect(self._on_run_started)
         session.batch_done.connect(self._on_batch)
         session.run_finished.connect(self._on_run_finished)
@@ -351,6 +352,10 @@ class MainWindow(QMainWindow):
         self._report(message)
         if self.session.activity is Activity.SWEEPING:
             self.plots.sweep_stopped(f"Sweep failed: {message}")
+
+    def _on_nothing_found(self, message: str) -> None:
+        self.progress.idle("No images")
+        self._report(message)
 
     def _on_run_started(self, total: int) -> None:
         self.progress.start_run(total)

@@ -43,6 +43,7 @@ class RunSession(QObject):
     download_progress = Signal(object, object)
     model_ready = Signal(object)
     failed = Signal(str)
+    nothing_found = Signal(str)
     run_started = Signal(object)
     batch_done = Signal(object)
     run_finished = Signal(object)
@@ -83,6 +84,7 @@ class RunSession(QObject):
             "loading",
             "download_progress",
             "model_ready",
+            "nothing_found",
             "batch_done",
             "run_finished",
             "sweep_point",

@@ -111,6 +111,7 @@ class Worker(QObject):
     download_progress = Signal(object, object)  # bytes done, bytes total or None (may exceed 2**31)
     model_ready = Signal(object)  # ModelReady
     failed = Signal(str)  # a load, run or sweep could not be done; one line for the user
+    nothing_found = Signal(str)  # the inputs hold no images: said once, and the queue goes on
     run_started = Signal(object)  # int: images in the run
     batch_done = Signal(object)  # BatchRows
     run_finished = Signal(object)  # RunSummary
@@ -141,7 +142,8 @@ class Worker(QObject):
             classifier = self._classifier_for(job.config)
             total = count_sources(job.paths, job.config.recursive)
             if total == 0:
-                raise ValueError(no_images_message(job.paths, job.config.recursive))
+                self.nothing_found.emit(no_images_message(job.paths, job.config.recursive))
+                return
             self.run_started.emit(total)
             with _InOrderDelivery(self._deliver) as delivery:
                 summary = classifier.classify(job.paths, job.control, delivery.submit)
