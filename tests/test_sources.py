@@ -6,12 +6,14 @@ import inspect
 import itertools
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import corpus
-from batch_classifier.engine.sources import count_sources, display_path, iter_sources
+from batch_classifier.engine.sources import BackgroundCount, count_sources, display_path, iter_sources
 
 
 def _touch(path: Path) -> Path:
@@ -136,3 +138,44 @@ def test_sources_are_lazy(tmp_path: Path) -> None:
     endless = itertools.chain([image], (tmp_path / f"never{i}.jpg" for i in itertools.count()))
     first = next(iter_sources(endless))
     assert first.path == str(image) and first.index == 0
+
+
+def test_background_count_reports_what_the_walk_will_yield(tmp_path: Path) -> None:
+    for folder in ("a", "b/c"):
+        (tmp_path / folder).mkdir(parents=True)
+        for number in range(7):
+            (tmp_path / folder / f"{number}.jpg").touch()
+    (tmp_path / "notes.txt").touch()
+    for recursive, expected in ((True, 14), (False, 0)):
+        totals: list[int] = []
+        counted = threading.Event()
+
+        def on_total(total: int) -> None:
+            totals.append(total)
+            counted.set()
+
+        with BackgroundCount([str(tmp_path)], recursive, on_total):
+            assert counted.wait(timeout=10)
+        assert totals == [expected] == [count_sources([str(tmp_path)], recursive)]
+
+
+def test_leaving_a_background_count_stops_a_long_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cancelled run must not leave a thread reading a slow network share."""
+    from batch_classifier.engine import sources
+
+    walked: list[int] = []
+
+    def slow_walk(paths, recursive=True, skip=frozenset()):  # type: ignore[no-untyped-def]
+        for number in itertools.count():
+            walked.append(number)
+            time.sleep(0.01)
+            yield number
+
+    monkeypatch.setattr(sources, "iter_sources", slow_walk)
+    totals: list[int] = []
+    started = time.perf_counter()
+    with BackgroundCount(["/a/share"], True, totals.append):
+        time.sleep(0.1)
+    assert time.perf_counter() - started < 5
+    assert totals == [] and 0 < len(walked) < 100
+    assert not [thread for thread in threading.enumerate() if thread.name == "count-sources"]

@@ -9,7 +9,8 @@ it is not an image); files found by walking a folder are filtered by extension.
 from __future__ import annotations
 
 import os
-from collections.abc import Container, Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 IMAGE_EXTENSIONS = frozenset(
@@ -125,3 +126,44 @@ def count_sources(
 ) -> int:
     """How many items ``iter_sources`` will yield: a walk without decoding, for progress and ETA."""
     return sum(1 for _ in iter_sources(paths, recursive, skip))
+
+
+class BackgroundCount:
+    """Counts what ``iter_sources`` will yield on a thread of its own, so a run need not wait for the walk.
+
+    ``on_total`` gets the count when the walk ends. Leaving the ``with`` block
+    stops a walk still going: a cancelled run should not go on reading a
+    network share, nor wait long for one stuck in a slow call. A walk that
+    fails says nothing here; the run's own walk meets the same failure and
+    reports it.
+    """
+
+    STOP_WAIT_S = 1.0
+
+    def __init__(
+        self, paths: Sequence[str | os.PathLike[str]], recursive: bool, on_total: Callable[[int], None]
+    ) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._count, args=(paths, recursive, on_total), name="count-sources", daemon=True
+        )
+
+    def _count(self, paths: Sequence[str | os.PathLike[str]], recursive: bool, on_total: Callable[[int], None]) -> None:
+        total = 0
+        try:
+            for _ in iter_sources(paths, recursive):
+                if self._stop.is_set():
+                    return
+                total += 1
+        except Exception:  # noqa: BLE001 - see the class docstring
+            return
+        if not self._stop.is_set():
+            on_total(total)
+
+    def __enter__(self) -> BackgroundCount:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.STOP_WAIT_S)

@@ -216,6 +216,7 @@ class MainWindow(QMainWindow):
         session.failed.connect(self._on_failed)
         session.nothing_found.connect(self._on_nothing_found)
         session.run_started.connect(self._on_run_started)
+        session.run_total.connect(self._on_run_total)
         session.batch_done.connect(self._on_batch)
         session.run_finished.connect(self._on_run_finished)
         session.sweep_point.connect(self.plots.add_sweep_point)
@@ -357,9 +358,14 @@ class MainWindow(QMainWindow):
         self.progress.idle("No images")
         self._report(message)
 
-    def _on_run_started(self, total: int) -> None:
-        self.progress.start_run(total)
-        self.statusBar().showMessage(f"Classifying {total:,} images…")
+    def _on_run_started(self) -> None:
+        self.progress.start_run()
+        self.statusBar().showMessage("Classifying… (counting the images)")
+
+    def _on_run_total(self, total: int) -> None:
+        self.progress.set_total(total)
+        if self.session.activity is Activity.RUNNING:
+            self.statusBar().showMessage(f"Classifying {total:,} images…")
 
     def _on_batch(self, rows: BatchRows) -> None:
         self.results.append_batch(rows.results, rows.thumbnails)

@@ -2,7 +2,9 @@
 
 The ETA uses the rate over the last few seconds rather than since the start,
 so it recovers quickly when the batch size changes mid-run or the run is
-resumed after a pause.
+resumed after a pause. A run starts before its images are counted (the
+count walks alongside), so until the total arrives the bar is busy and the
+label shows the rate and the images done.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class RunProgress(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.label)
         layout.addWidget(self.bar)
-        self._total = 0
+        self._total: int | None = None
         self._done = 0
         self._recent: deque[tuple[float, int]] = deque()
 
@@ -61,15 +63,17 @@ class RunProgress(QWidget):
         else:
             self.busy(f"Downloading {model}: {mb_done:.0f} MB")
 
-    def start_run(self, total: int) -> None:
-        self._total = max(total, 0)
+    def start_run(self) -> None:
+        self._total = None
         self._done = 0
         self._recent.clear()
         self._recent.append((time.monotonic(), 0))
-        self.bar.setRange(0, max(self._total, 1))
-        self.bar.setValue(0)
-        self.bar.setFormat(f"0 / {self._total:,}")
+        self._show_count()
         self.label.setText("Starting…")
+
+    def set_total(self, total: int) -> None:
+        self._total = total
+        self._show_count()
 
     def add_images(self, count: int) -> None:
         self._done += count
@@ -77,10 +81,18 @@ class RunProgress(QWidget):
         self._recent.append((now, self._done))
         while len(self._recent) > 2 and now - self._recent[1][0] > RATE_WINDOW_S:
             self._recent.popleft()
-        self.bar.setRange(0, max(self._total, self._done, 1))
-        self.bar.setValue(self._done)
-        self.bar.setFormat(f"{self._done:,} / {max(self._total, self._done):,}")
+        self._show_count()
         self.label.setText(self._rate_text(now))
+
+    def _show_count(self) -> None:
+        if self._total is None:
+            self.bar.setRange(0, 0)  # busy: the count is still walking
+            self.bar.setFormat("")
+            return
+        total = max(self._total, self._done)
+        self.bar.setRange(0, max(total, 1))
+        self.bar.setValue(self._done)
+        self.bar.setFormat(f"{self._done:,} / {total:,}")
 
     def _rate_text(self, now: float) -> str:
         first_time, first_done = self._recent[0]
@@ -88,11 +100,14 @@ class RunProgress(QWidget):
         if elapsed <= 0 or self._done == first_done:
             return "Running…"
         rate = (self._done - first_done) / elapsed
+        if self._total is None:
+            return f"{rate:,.0f} img/s · {self._done:,} done"
         remaining = max(self._total - self._done, 0)
         return f"{rate:,.0f} img/s · ETA {format_duration(remaining / rate)}"
 
     def paused(self) -> None:
-        self.label.setText(f"Paused at {self._done:,} of {self._total:,}")
+        of_total = "" if self._total is None else f" of {self._total:,}"
+        self.label.setText(f"Paused at {self._done:,}{of_total}")
         self._recent.clear()
         self._recent.append((time.monotonic(), self._done))
 
@@ -102,8 +117,9 @@ class RunProgress(QWidget):
         self.label.setText("Running…")
 
     def finished(self, text: str) -> None:
-        self.bar.setRange(0, max(self._total, self._done, 1))
-        self.bar.setValue(self._done if self._done else 0)
+        if self._total is None:  # cancelled before the count came back
+            self._total = self._done
+        self._show_count()
         self.label.setText(text)
 
     def idle(self, text: str = "Ready") -> None:

@@ -44,7 +44,8 @@ class RunSession(QObject):
     model_ready = Signal(object)
     failed = Signal(str)
     nothing_found = Signal(str)
-    run_started = Signal(object)
+    run_started = Signal()
+    run_total = Signal(object)
     batch_done = Signal(object)
     run_finished = Signal(object)
     sweep_point = Signal(object)
@@ -85,6 +86,7 @@ class RunSession(QObject):
             "download_progress",
             "model_ready",
             "nothing_found",
+            "run_total",
             "batch_done",
             "run_finished",
             "sweep_point",
@@ -210,10 +212,10 @@ class RunSession(QObject):
 
     # The next three receive the worker's signals across threads: decorated, as PySide6 needs.
 
-    @Slot(object)
-    def _run_began(self, total: object) -> None:
+    @Slot()
+    def _run_began(self) -> None:
         self._run_has_begun = True
-        self.run_started.emit(total)
+        self.run_started.emit()
 
     @Slot(str)
     def _job_failed(self, message: str) -> None:

@@ -26,7 +26,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from ..engine.control import RunControl
 from ..engine.pipeline import DEFAULT_MAX_WAIT_MS, START_ERRORS, Classifier, RunConfig
 from ..engine.records import BatchOutcome, BatchStats, ImageResult
-from ..engine.sources import count_sources, iter_sources, no_images_message
+from ..engine.sources import BackgroundCount, iter_sources, no_images_message
 from ..engine.sweep import default_sweep_sizes, sweep_batch_sizes
 from .thumbnails import encode_thumbnail
 
@@ -112,7 +112,8 @@ class Worker(QObject):
     model_ready = Signal(object)  # ModelReady
     failed = Signal(str)  # a load, run or sweep could not be done; one line for the user
     nothing_found = Signal(str)  # the inputs hold no images: said once, and the queue goes on
-    run_started = Signal(object)  # int: images in the run
+    run_started = Signal()  # the run has begun; how many images it holds comes later
+    run_total = Signal(object)  # int: images in the run, once the background count has walked them all
     batch_done = Signal(object)  # BatchRows
     run_finished = Signal(object)  # RunSummary
     sweep_point = Signal(object)  # SweepPoint
@@ -140,14 +141,15 @@ class Worker(QObject):
     def run(self, job: RunJob) -> None:
         try:
             classifier = self._classifier_for(job.config)
-            total = count_sources(job.paths, job.config.recursive)
-            if total == 0:
+            self.run_started.emit()
+            # The first rows need not wait for a walk of the whole pile: it is counted alongside.
+            with BackgroundCount(job.paths, job.config.recursive, self.run_total.emit):
+                with _InOrderDelivery(self._deliver) as delivery:
+                    summary = classifier.classify(job.paths, job.control, delivery.submit)
+            if summary.images == 0 and not summary.cancelled:
                 self.nothing_found.emit(no_images_message(job.paths, job.config.recursive))
                 return
-            self.run_started.emit(total)
-            with _InOrderDelivery(self._deliver) as delivery:
-                summary = classifier.classify(job.paths, job.control, delivery.submit)
-            self.run_finished.emit(summary)  # after the last batch_done: leaving the block waited for it
+            self.run_finished.emit(summary)  # after the last batch_done: leaving the blocks waited for it
         except START_ERRORS as error:
             self.failed.emit(str(error))
         except _ShutDown:
