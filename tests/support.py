@@ -38,13 +38,15 @@ def make_tiny_model(folder: Path) -> TinyModel:
     return TinyModel(path, labels)
 
 
-def write_colour_images(folder: Path, colours: list[str], size: tuple[int, int] = (40, 30)) -> list[Path]:
-    """One small PNG per colour name ('red', 'green', 'blue', 'dark'), named in order."""
+def write_colour_images(
+    folder: Path, colours: list[str], size: tuple[int, int] = (40, 30), suffix: str = ".png"
+) -> list[Path]:
+    """One small image per colour name ('red', 'green', 'blue', 'dark'), named in order; PNG unless ``suffix`` says."""
     rgb = {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230), "dark": (0, 0, 0)}
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for number, colour in enumerate(colours):
-        path = folder / f"{number:05d}-{colour}.png"
+        path = folder / f"{number:05d}-{colour}{suffix}"
         Image.new("RGB", size, rgb[colour]).save(path)
         paths.append(path)
     return paths

@@ -25,7 +25,7 @@ from batch_classifier.engine import feeder, gpu_decode
 from batch_classifier.engine.decode import InputSpec, load_pixels
 from batch_classifier.engine.gpu_decode import decode_on_device, read_jpeg
 from batch_classifier.engine.records import EncodedJpeg
-from support import tiny_classifier
+from support import tiny_classifier, write_colour_images
 
 SPEC = InputSpec()
 needs_cuda = pytest.mark.skipif(
@@ -177,13 +177,9 @@ def test_the_feeder_gathers_jpegs_into_batched_calls_in_input_order(
     tiny_model, tmp_path: Path, decode_calls: list[int]
 ) -> None:
     """40 JPEGs and a PNG in the middle at batch size 8: calls of 8, each row in its place, the PNG via Pillow."""
-    colours = {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230)}
-    names = list(colours) * 14
-    paths = []
-    for number, name in enumerate(names):
-        path = tmp_path / f"{number:03d}-{name}.{'png' if number == 20 else 'jpg'}"
-        Image.new("RGB", (40, 30), colours[name]).save(path)
-        paths.append(path)
+    names = ["red", "green", "blue"] * 14
+    paths = write_colour_images(tmp_path / "jpeg", names, suffix=".jpg")
+    paths[20:21] = write_colour_images(tmp_path / "png", names[20:21])
     classifier = tiny_classifier(tiny_model, batch_size=8, max_wait_ms=60_000)
     classifier.jpeg_device = torch.device("cpu")
     outcomes = []
@@ -216,11 +212,7 @@ def test_a_device_failure_mid_run_sends_that_chunk_to_pillow(
 ) -> None:
     """Running out of device memory while resizing costs speed, never rows."""
     colours = ["red", "green", "blue"] * 4
-    paths = []
-    for number, name in enumerate(colours):
-        path = tmp_path / f"{number:02d}-{name}.jpg"
-        Image.new("RGB", (40, 30), {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230)}[name]).save(path)
-        paths.append(path)
+    paths = write_colour_images(tmp_path, colours, suffix=".jpg")
 
     def out_of_memory(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
