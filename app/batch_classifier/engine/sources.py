@@ -122,10 +122,21 @@ def no_images_message(paths: Sequence[str | os.PathLike[str]], recursive: bool =
 
 
 def count_sources(
-    paths: Iterable[str | os.PathLike[str]], recursive: bool = True, skip: Container[str] = frozenset()
+    paths: Iterable[str | os.PathLike[str]],
+    recursive: bool = True,
+    skip: Container[str] = frozenset(),
+    stop: threading.Event | None = None,
 ) -> int:
-    """How many items ``iter_sources`` will yield: a walk without decoding, for progress and ETA."""
-    return sum(1 for _ in iter_sources(paths, recursive, skip))
+    """How many items ``iter_sources`` will yield: a walk without decoding, for progress and ETA.
+
+    Once ``stop`` is set the walk ends early, and the count is only what it had reached.
+    """
+    total = 0
+    for _ in iter_sources(paths, recursive, skip):
+        if stop is not None and stop.is_set():
+            break
+        total += 1
+    return total
 
 
 class BackgroundCount:
@@ -149,12 +160,8 @@ class BackgroundCount:
         )
 
     def _count(self, paths: Sequence[str | os.PathLike[str]], recursive: bool, on_total: Callable[[int], None]) -> None:
-        total = 0
         try:
-            for _ in iter_sources(paths, recursive):
-                if self._stop.is_set():
-                    return
-                total += 1
+            total = count_sources(paths, recursive, stop=self._stop)
         except Exception:  # noqa: BLE001 - see the class docstring
             return
         if not self._stop.is_set():
