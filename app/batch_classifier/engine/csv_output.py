@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from .output_paths import write_replacing
 from .records import ImageResult
 from .sources import display_path
 
@@ -131,9 +132,13 @@ class CsvResultWriter:
 
 
 def write_csv(path: str | Path, results: Iterable[ImageResult], top_k: int) -> None:
-    """Write a whole result set at once (the window's Export)."""
-    with CsvResultWriter(path, top_k) as writer:
-        writer.write_batch(results)
+    """Write a whole result set at once (the window's Export), atomically.
+
+    A file already at ``path`` stays as it was until the new one is complete
+    (``output_paths.write_replacing``); whether it may be replaced at all is
+    the caller's question to ``output_paths.check_output`` first.
+    """
+    write_replacing(path, format_rows(results, top_k, with_header=True).encode("utf-8"))
 
 
 def done_paths(path: str | Path) -> frozenset[str]:
