@@ -20,13 +20,14 @@ from .sources import display_path
 
 BASE_COLUMNS = ("path", "status", "label", "confidence", "error")
 TRAILING_COLUMNS = ("model", "device", "batch_size")
+TRUTH_COLUMNS = ("top1_label", "true_label", "correct")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_GUARD = "'"
 
 
 def header(top_k: int) -> list[str]:
     extra = [column for rank in range(2, top_k + 1) for column in (f"label_{rank}", f"confidence_{rank}")]
-    return [*BASE_COLUMNS, *extra, *TRAILING_COLUMNS]
+    return [*BASE_COLUMNS, *extra, *TRAILING_COLUMNS, *TRUTH_COLUMNS]
 
 
 class CsvMismatchError(ValueError):
@@ -70,6 +71,9 @@ def row_cells(result: ImageResult, top_k: int) -> list[str]:
         neutralise(result.model),
         neutralise(result.device),
         str(result.batch_size) if result.batch_size else "",
+        neutralise(result.top1_label),
+        neutralise(result.true_label),
+        {True: "1", False: "0", None: ""}[result.correct],
     ]
     return cells
 
