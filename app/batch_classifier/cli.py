@@ -1,4 +1,4 @@
-"""The command line: ``classify``, ``bench`` and ``models`` over the engine.
+"""The command line: ``classify``, ``bench``, ``models`` and ``sort`` over the engine.
 
 Never imports Qt, so it runs on a headless GPU server. Exit codes: 0 when a
 run completes (error rows included), 1 with a one-line message when a run
@@ -28,6 +28,7 @@ from .engine.sources import count_sources, no_images_message
 from .engine.sweep import SweepResult, default_sweep_sizes, sweep_batch_sizes
 from .engine.sweep_chart import save_sweep_chart
 from .progress import ProgressLine
+from .sort_cli import add_sort_parser, run_sort
 from .truth_cli import AssessmentRefused, Assessor, add_assessment_options, check_assessment_options
 
 EXIT_OK, EXIT_CANNOT_START, EXIT_BAD_ARGUMENTS, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--plot", metavar="FILE.png", help="draw throughput and memory against batch size")
 
     commands.add_parser("models", help="list the models and whether each works offline now")
+    add_sort_parser(commands)
     return parser
 
 
@@ -290,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_classify(args)
         if args.command == "bench":
             return run_bench(args)
+        if args.command == "sort":
+            return run_sort(args)
         return run_models()
     except CannotStart as error:
         sys.stderr.write(f"batch-classifier: error: {error}\n")
