@@ -18,10 +18,11 @@ import torch
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QThread, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from batch_classifier.gui import settings as keys
+from batch_classifier.gui import main_window
 from batch_classifier.gui.main_window import MainWindow
 from batch_classifier.gui.settings import Settings
 
@@ -48,6 +49,14 @@ def no_running_qthreads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     assert not running, f"test left QThread(s) running: {[t.objectName() or repr(t) for t in running]}"
 
 
+@pytest.fixture(autouse=True)
+def journal_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's windows keep their journals in its own folder, never in the user's."""
+    folder = tmp_path / "journal"
+    monkeypatch.setattr(main_window, "default_folder", lambda: folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """A 4-class TorchScript model (mean colour -> linear) and its labels: loads in milliseconds."""
@@ -70,7 +79,8 @@ def settings(tmp_path: Path, tiny_model: tuple[str, str]) -> Settings:
     store.set(keys.MODEL, model)
     store.set(keys.LABELS, labels)
     store.set(keys.DEVICE, "cpu")
-    store.set(keys.LAST_FOLDER, str(tmp_path))
+    for folder in (keys.OPEN_FILES_FOLDER, keys.OPEN_FOLDER_FOLDER, keys.EXPORT_FOLDER, keys.MODEL_FOLDER):
+        store.set(folder, str(tmp_path))
     return store
 
 
@@ -85,8 +95,10 @@ def window(qtbot: QtBot, settings: Settings) -> Iterator[MainWindow]:
 
 
 def close_window(qtbot: QtBot, main: MainWindow) -> None:
-    """Close as a user would; a busy window finishes its batch first, so wait for the close."""
+    """Close as a user would, discarding rows not exported; a busy window finishes its batch first."""
     if main.isVisible() and not main.close():
+        if main.close_question is not None:
+            main.close_question.button(QMessageBox.StandardButton.Discard).click()
         qtbot.waitUntil(lambda: not main.isVisible(), timeout=CLOSE_TIMEOUT_MS)
 
 

@@ -1,22 +1,40 @@
-"""Closing the window mid-run: the worker stops cooperatively, no row is lost, settings are saved."""
+"""Closing the window: a person is asked about rows not exported, the worker stops cooperatively, no row is lost."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from batch_classifier.gui import settings as keys
 from batch_classifier.gui.main_window import MainWindow
+from batch_classifier.gui.session import Activity
 from batch_classifier.gui.settings import Settings
 
 from .conftest import CLOSE_TIMEOUT_MS, drop_paths, write_images
 
+# A QMessageBox has a fixed size, which the offscreen platform plugin can only warn it does not pass on.
+pytestmark = pytest.mark.qt_log_ignore(r"^This plugin does not support propagateSizeHints\(\)$")
+
 TIMEOUT_MS = 60_000
 
 
-def test_closing_mid_run_stops_the_worker_and_keeps_the_rows(
+def answer(main: MainWindow, button: QMessageBox.StandardButton) -> None:
+    assert main.close_question is not None, "closing should have asked"
+    main.close_question.button(button).click()
+
+
+def finished_run(qtbot: QtBot, main: MainWindow, folder: Path) -> None:
+    with qtbot.waitSignal(main.session.run_finished, timeout=TIMEOUT_MS):
+        drop_paths(main.drop_zone, [folder])
+    qtbot.waitUntil(lambda: main.session.activity is Activity.IDLE, timeout=TIMEOUT_MS)
+
+
+def test_closing_mid_run_asks_and_discard_stops_the_worker_keeping_the_rows(
     qtbot: QtBot, settings: Settings, tmp_path: Path
 ) -> None:
     write_images(tmp_path / "many", 2000)
@@ -32,9 +50,15 @@ def test_closing_mid_run_stops_the_worker_and_keeps_the_rows(
 
     with qtbot.waitSignal(main.session.batch_done, timeout=TIMEOUT_MS):
         drop_paths(main.drop_zone, [tmp_path / "many"])
+    assert not main.close(), "a run in progress is part of the question"
+    assert "A run is in progress" in main.close_question.text()
+    answer(main, QMessageBox.StandardButton.Cancel)
+    assert main.isVisible() and main.session.activity is Activity.RUNNING, "Cancel keeps the window and the run"
+
     with qtbot.waitSignal(main.session.stopped, timeout=CLOSE_TIMEOUT_MS):
-        assert not main.close(), "a busy window finishes the batch in flight before it closes"
-        assert main.isVisible()
+        assert not main.close()
+        answer(main, QMessageBox.StandardButton.Discard)
+        assert main.isVisible(), "a busy window finishes the batch in flight before it closes"
     qtbot.waitUntil(lambda: not main.isVisible(), timeout=CLOSE_TIMEOUT_MS)
 
     assert thread.isFinished() and not thread.isRunning()
@@ -46,6 +70,59 @@ def test_closing_mid_run_stops_the_worker_and_keeps_the_rows(
     main.deleteLater()
 
 
+def test_export_on_close_writes_every_row_including_the_batch_in_flight(
+    qtbot: QtBot, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, journal_folder: Path
+) -> None:
+    write_images(tmp_path / "many", 2000)
+    target = tmp_path / "closing.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(target), "CSV files (*.csv)"))
+    main = MainWindow(settings)
+    main.show()
+    main.controls.set_batch_size(8)
+    with qtbot.waitSignal(main.session.batch_done, timeout=TIMEOUT_MS):
+        drop_paths(main.drop_zone, [tmp_path / "many"])
+    assert not main.close()
+    answer(main, QMessageBox.StandardButton.Save)  # "Export…"
+    qtbot.waitUntil(lambda: not main.isVisible(), timeout=CLOSE_TIMEOUT_MS)
+
+    with open(target, encoding="utf-8", newline="") as handle:
+        exported = [row["path"] for row in csv.DictReader(handle)]
+    assert exported == [result.path for result in main.results.results()], "the last batch is in the export too"
+    assert 0 < len(exported) < 2000
+    assert list(journal_folder.glob("*.jsonl")) == [], "exported and closed: nothing left to restore"
+    main.deleteLater()
+
+
+def test_closing_with_unexported_rows_asks_and_cancel_keeps_the_window(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    write_images(tmp_path / "few", 3)
+    finished_run(qtbot, window, tmp_path / "few")
+    assert not window.close()
+    assert "3 result rows have not been exported" in window.close_question.text()
+    answer(window, QMessageBox.StandardButton.Cancel)
+    assert window.isVisible() and window.results.rowCount() == 3
+    assert window.close_question is None
+
+
+def test_nothing_to_lose_closes_without_a_dialog(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    write_images(tmp_path / "few", 3)
+    finished_run(qtbot, window, tmp_path / "few")
+    window.export_csv(str(tmp_path / "done.csv"))
+    assert window.close(), "everything was exported: nothing to ask"
+    assert window.close_question is None
+
+
+def test_a_scripted_window_never_asks(qtbot: QtBot, settings: Settings, tmp_path: Path) -> None:
+    write_images(tmp_path / "few", 3)
+    main = MainWindow(settings, quiet=True)
+    main.show()
+    finished_run(qtbot, main, tmp_path / "few")
+    assert main.close()
+    assert main.close_question is None
+    main.deleteLater()
+
+
 def test_closing_while_paused_still_stops(qtbot: QtBot, settings: Settings, tmp_path: Path) -> None:
     write_images(tmp_path / "some", 300)
     main = MainWindow(settings)
@@ -54,6 +131,7 @@ def test_closing_while_paused_still_stops(qtbot: QtBot, settings: Settings, tmp_
         drop_paths(main.drop_zone, [tmp_path / "some"])
     main.pause_action.trigger()
     main.close()
+    answer(main, QMessageBox.StandardButton.Discard)
     qtbot.waitUntil(lambda: not main.isVisible(), timeout=CLOSE_TIMEOUT_MS)
     assert main.session._thread.isFinished()
     main.deleteLater()

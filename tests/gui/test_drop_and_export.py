@@ -97,14 +97,14 @@ def test_export_writes_every_row_with_the_cli_columns(
 
     with open(target, encoding="utf-8", newline="") as handle:
         table = list(csv.reader(handle))
-    assert table[0] == header(5)
+    assert table[0] == header(len(TINY_LABELS)), "top-k lowered to the model's classes, as the command line does"
     body = [dict(zip(table[0], row)) for row in table[1:]]
     assert [row["path"] for row in body] == [display_path(str(path)) for path in expected]
     assert [row["status"] for row in body] == ["ok"] * 5 + ["error"]
     assert all(row["label"] in TINY_LABELS and 0 < float(row["confidence"]) <= 1 for row in body[:5])
     assert body[5]["error"] and not body[5]["label"]
     assert {row["device"] for row in body[:5]} == {"cpu"}
-    assert settings.get(keys.LAST_FOLDER) == str(export_folder)
+    assert settings.get(keys.EXPORT_FOLDER) == str(export_folder)
 
 
 def test_files_macos_opens_with_the_app_are_classified(
@@ -124,3 +124,18 @@ def test_files_macos_opens_with_the_app_are_classified(
     finally:
         app.removeEventFilter(forwarder)
     assert sorted(row.path for row in window.results.results()) == sorted(str(path) for path in expected)
+
+
+def test_export_never_writes_over_an_input(
+    qtbot: QtBot, window: MainWindow, inputs: tuple[list[Path], list[Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even if the user confirms replacing it in the file dialog, a photo being classified is not a CSV target."""
+    dropped, expected = inputs
+    run_drop(qtbot, window, dropped)
+    photo = expected[0]
+    before = photo.read_bytes()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(photo), "CSV files (*.csv)"))
+    monkeypatch.setattr(MainWindow, "_report", lambda self, message: self.statusBar().showMessage(message))
+    window.export_action.trigger()
+    assert photo.read_bytes() == before
+    assert "one of the inputs" in window.statusBar().currentMessage()

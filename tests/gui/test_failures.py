@@ -12,6 +12,7 @@ from batch_classifier.engine import models
 from batch_classifier.engine.weights_cache import ProgressCallback, WeightsUnavailable
 from batch_classifier.gui.main_window import MainWindow
 from batch_classifier.gui.session import Activity
+from batch_classifier.gui.settings import Settings
 
 from .conftest import TINY_LABELS, drop_paths, write_images
 
@@ -100,3 +101,50 @@ def test_a_dropped_folder_without_images_is_reported_and_the_queue_goes_on(
     assert [box.text() for box in open_warnings()] == [nothing.args[0]]
     for box in open_warnings():
         box.close()
+
+
+def test_a_model_that_cannot_load_falls_back_to_the_last_one_that_worked(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_model: tuple[str, str]
+) -> None:
+    def offline_fetch(url: str, on_progress: ProgressCallback | None = None) -> Path:
+        raise WeightsUnavailable(OFFLINE)
+
+    monkeypatch.setattr(models, "fetch", offline_fetch)
+    with qtbot.waitSignal(window.session.model_ready, timeout=TIMEOUT_MS):
+        window.session.request_load()
+    combo = window.controls.model_combo
+    combo.setCurrentIndex(combo.findData("resnet18"))
+    with qtbot.waitSignal(window.session.model_ready, timeout=TIMEOUT_MS) as ready:  # the working model, again
+        with qtbot.waitSignal(window.session.failed, timeout=TIMEOUT_MS):
+            combo.activated.emit(combo.currentIndex())
+    assert ready.args[0].requested == tiny_model[0]
+    assert combo.currentData() == tiny_model[0], "the failed choice does not stick"
+    qtbot.waitUntil(lambda: window.session.activity is Activity.IDLE, timeout=TIMEOUT_MS)
+    said = [box.text() for box in open_warnings()]
+    assert said == [f"{OFFLINE}\nBack to tiny.pt, the last model that loaded."], "said once, with where it went"
+
+    write_images(tmp_path / "after", 3)
+    with qtbot.waitSignal(window.session.run_finished, timeout=TIMEOUT_MS):
+        drop_paths(window.drop_zone, [tmp_path / "after"])
+    assert [row.label in TINY_LABELS for row in window.results.results()] == [True] * 3
+    assert len(open_warnings()) == 1, "the next action raises no new popup"
+    for box in open_warnings():
+        box.close()
+
+
+def test_offline_only_models_that_need_a_download_are_marked(
+    qtbot: QtBot, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cached = models.list_models()
+    resnet18 = next(info for info in cached if info.name == "resnet18")
+    Path(resnet18.detail).parent.mkdir(parents=True)
+    Path(resnet18.detail).write_bytes(b"weights")  # in the cache: works offline
+    main = MainWindow(settings)
+    combo = main.controls.model_combo
+    assert combo.itemText(combo.findData("resnet18")) == "resnet18"
+    assert combo.itemText(combo.findData("resnet50")).endswith("(download)")
+    main.controls.model_loaded("resnet50")  # downloaded and loaded: cached from now on
+    assert combo.itemText(combo.findData("resnet50")) == "resnet50"
+    assert main.close()
+    main.deleteLater()

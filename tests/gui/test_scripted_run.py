@@ -13,7 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from batch_classifier.__main__ import main as window_main
+from batch_classifier.cli import main as cli_main
 from batch_classifier.engine.resources import SAMPLES_DIR, resource_path
+
+from .conftest import write_images
 
 CAT_CLASSES = {"tabby", "tiger cat", "Egyptian cat"}
 TIMEOUT_S = 240
@@ -75,3 +81,45 @@ def test_scripted_run_of_a_folder_without_images_exits_1_and_says_so(tmp_path: P
     assert done.returncode == 1
     assert f"No images found in '{empty}'" in done.stderr
     assert not target.exists()
+
+
+def test_a_scripted_run_with_no_paths_exits_1_at_once(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """An empty glob in a script: say so and stop, never wait for inputs that cannot come."""
+    assert window_main(["--export-csv", str(tmp_path / "out.csv"), "--quit-when-done"]) == 1
+    assert "nothing to classify" in capsys.readouterr().err
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_an_existing_export_file_needs_overwrite_or_resume(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    existing = tmp_path / "yesterday.csv"
+    existing.write_text("path,status\n/a.png,ok\n", encoding="utf-8")
+    arguments = [str(resource_path(SAMPLES_DIR)), "--export-csv", str(existing), "--quit-when-done"]
+    assert window_main(arguments) == 1
+    message = capsys.readouterr().err
+    assert "--overwrite" in message and "--resume" in message and str(existing) in message
+    assert existing.read_text(encoding="utf-8") == "path,status\n/a.png,ok\n", "left alone"
+    with pytest.raises(SystemExit) as usage:
+        window_main([*arguments, "--overwrite", "--resume"])
+    assert usage.value.code == 2
+
+
+def test_resume_appends_only_what_the_csv_lacks(tmp_path: Path, tiny_model: tuple[str, str]) -> None:
+    model, labels = tiny_model
+    folder = tmp_path / "pile"
+    paths = write_images(folder, 5)
+    target = tmp_path / "results.csv"
+    # the CSV of an earlier run that covered three of them
+    assert cli_main(["classify", *map(str, paths[:3]), "--csv", str(target), "--model", model, "--labels", labels,
+                     "--device", "cpu"]) == 0
+    before = target.read_text(encoding="utf-8")
+    settings_file = tmp_path / "config" / "BatchClassifier" / "Batch Classifier.conf"
+    settings_file.parent.mkdir(parents=True)
+    settings_file.write_text(f"[run]\nmodel={model}\nlabels={labels}\ndevice=cpu\n", encoding="utf-8")
+
+    done = run_window([str(folder), "--export-csv", str(target), "--resume", "--quit-when-done"], tmp_path / "config")
+    assert done.returncode == 0, done.stderr
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith(before), "the rows already there stay as they were"
+    with open(target, encoding="utf-8", newline="") as handle:
+        rows = [row["path"] for row in csv.DictReader(handle)]
+    assert sorted(rows) == sorted(str(path) for path in paths), "each path once"

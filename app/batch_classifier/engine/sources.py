@@ -152,16 +152,26 @@ class BackgroundCount:
     STOP_WAIT_S = 1.0
 
     def __init__(
-        self, paths: Sequence[str | os.PathLike[str]], recursive: bool, on_total: Callable[[int], None]
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        recursive: bool,
+        on_total: Callable[[int], None],
+        skip: Container[str] = frozenset(),
     ) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._count, args=(paths, recursive, on_total), name="count-sources", daemon=True
+            target=self._count, args=(paths, recursive, skip, on_total), name="count-sources", daemon=True
         )
 
-    def _count(self, paths: Sequence[str | os.PathLike[str]], recursive: bool, on_total: Callable[[int], None]) -> None:
+    def _count(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        recursive: bool,
+        skip: Container[str],
+        on_total: Callable[[int], None],
+    ) -> None:
         try:
-            total = count_sources(paths, recursive, stop=self._stop)
+            total = count_sources(paths, recursive, skip, stop=self._stop)
         except Exception:  # noqa: BLE001 - see the class docstring
             return
         if not self._stop.is_set():

@@ -78,13 +78,17 @@ def _percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+class NothingToMeasure(ValueError):
+    """None of the images given to the sweep could be decoded (the window then measures its samples)."""
+
+
 def decode_for_sweep(classifier: Classifier, paths: Sequence[str]) -> list[torch.Tensor]:
     """Decode once up front, so the sweep times the device and not the disk."""
     spec = classifier.model.spec
     decoded = [decode_file(index, str(path), spec, thumbnail=False) for index, path in enumerate(paths)]
     pixels = [image.pixels for image in decoded if image.pixels is not None]
     if not pixels:
-        raise ValueError("none of the images for the sweep could be decoded")
+        raise NothingToMeasure("none of the images for the sweep could be decoded")
     return pixels
 
 

@@ -3,7 +3,10 @@
 ``batch-classifier`` opens the window; ``batch-classifier PATH...`` opens it
 with the paths queued and running; with ``--export-csv FILE
 --quit-when-done`` it runs offscreen, writes the CSV and exits, so the
-window's whole path (drop to export) can be scripted and tested.
+window's whole path (drop to export) can be scripted and tested. The CSV
+follows the command line's rule: an existing file needs ``--overwrite`` or
+``--resume``. SIGTERM, SIGHUP and Ctrl-C close the window without a dialog
+(its journal keeps the rows) and exit with the signal's status.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from PySide6.QtCore import QEvent, QObject, QSize
 from PySide6.QtGui import QFileOpenEvent, QIcon
 from PySide6.QtWidgets import QApplication
 
+from ..engine.csv_output import done_paths
+from ..engine.output_paths import OutputRefused, check_output
 from ..engine.pipeline import RunSummary
 from ..engine.resources import ICON_PNG_SIZES, ICON_SVG, icon_png, resource_path
 from .main_window import MainWindow
 from .session import Activity
+from .signals import SignalCloser, exit_status
 
 ORGANIZATION = "BatchClassifier"
 APPLICATION = "Batch Classifier"
@@ -79,20 +85,26 @@ class ScriptedRun(QObject):
     the CSV could not be written.
     """
 
-    def __init__(self, window: MainWindow, export_csv: str | None, quit_when_done: bool) -> None:
+    def __init__(self, window: MainWindow, export_csv: str | None, quit_when_done: bool, append: bool = False) -> None:
         super().__init__(window)
         self.exit_code = 0
         self._window = window
         self._export_csv = export_csv
         self._quit_when_done = quit_when_done
+        self._append = append
         self._runs = 0
         self._handled = False
         window.session.run_finished.connect(self._run_finished)
         window.session.failed.connect(self._failed)
         window.session.nothing_found.connect(self._failed)  # as on the command line: nothing to export is an error
+        window.session.note.connect(self._nothing_left)  # --resume of a CSV that has every row already
         window.session.activity_changed.connect(self._check_done)
 
     def _run_finished(self, _summary: RunSummary) -> None:
+        self._runs += 1
+
+    def _nothing_left(self, message: str) -> None:
+        print(f"batch-classifier: {message}", file=sys.stderr)
         self._runs += 1
 
     def _failed(self, message: str) -> None:
@@ -106,29 +118,67 @@ class ScriptedRun(QObject):
         if session.pending and not self.exit_code:
             return
         self._handled = True  # the paths given at start are done; what the user adds later is theirs
-        if self._export_csv and not self.exit_code:
-            try:
-                rows = self._window.export_csv(self._export_csv)
+        try:
+            if self._export_csv and not self.exit_code:
+                rows = self._window.export_csv(self._export_csv, append=self._append)
                 print(f"wrote {rows} rows to {self._export_csv}", file=sys.stderr)
-            except OSError as error:
-                print(f"batch-classifier: cannot write {self._export_csv}: {error}", file=sys.stderr)
-                self.exit_code = 1
-        if self._quit_when_done:
-            self._window.close()
+        except (OSError, ValueError, OutputRefused) as error:  # ValueError: a --resume CSV with other columns
+            print(f"batch-classifier: cannot write {self._export_csv}: {error}", file=sys.stderr)
+            self.exit_code = 1
+        finally:
+            if self._quit_when_done:
+                self._window.close()
 
 
-def run_gui(paths: list[str], export_csv: str | None = None, quit_when_done: bool = False) -> int:
+def nothing_to_do(paths: list[str], export_csv: str | None, quit_when_done: bool) -> str | None:
+    """Why a scripted run cannot even start (one line), or None: such a run must not wait forever."""
+    if quit_when_done and not paths:
+        return "nothing to classify: give the images or folders to classify before --quit-when-done"
+    return None
+
+
+def export_refusal(export_csv: str | None, paths: list[str], overwrite: bool, resume: bool) -> str | None:
+    """The command line's rules for --export-csv, checked before anything runs: never an input, never
+    anything but a regular file, and an existing file only with --overwrite or --resume."""
+    if not export_csv:
+        return None
+    try:
+        check_output(export_csv, paths, overwrite=overwrite, resume=resume)
+    except OutputRefused as refused:
+        return str(refused)
+    return None
+
+
+def run_gui(
+    paths: list[str],
+    export_csv: str | None = None,
+    quit_when_done: bool = False,
+    overwrite: bool = False,
+    resume: bool = False,
+) -> int:
     """Open the window with ``paths`` queued; the exit status for ``sys.exit``."""
+    refusal = nothing_to_do(paths, export_csv, quit_when_done) or export_refusal(export_csv, paths, overwrite, resume)
+    if refusal:
+        print(f"batch-classifier: {refusal}", file=sys.stderr)
+        return 1
     if export_csv and quit_when_done:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # nothing to look at: no display needed
     app = application()
     window = MainWindow(quiet=quit_when_done)
     app.installEventFilter(FileOpenForwarder(window))
-    scripted = ScriptedRun(window, export_csv, quit_when_done) if export_csv or quit_when_done else None
+    signals = SignalCloser(window.close_for_signal, app)
+    append = bool(resume and export_csv and os.path.isfile(export_csv))
+    scripted = ScriptedRun(window, export_csv, quit_when_done, append) if export_csv or quit_when_done else None
     window.show()
+    if not quit_when_done:
+        window.offer_restore()
     if paths:
-        window.add_inputs(list(paths))
+        skip = done_paths(export_csv) if append and export_csv else frozenset()
+        window.add_inputs(list(paths), skip)
     else:
         window.session.request_load()  # load now, so the device shows and a missing model is reported early
     status = app.exec()
+    signals.uninstall()
+    if window.closed_by_signal is not None:
+        return exit_status(window.closed_by_signal)
     return scripted.exit_code if scripted is not None else status

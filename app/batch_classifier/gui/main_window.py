@@ -4,11 +4,17 @@ Layout: run settings and the selected row's details on the left; the drop
 zone, the results table and the batching plots on the right; progress,
 device and memory in the status bar. Nothing here computes a prediction:
 the session and its worker do, and this class only shows what comes back.
+
+Rows are never lost without a word: each batch goes to the journal before
+the table, a person's close with rows not exported (or a run going) asks
+Export / Discard / Cancel, and a close by a signal keeps the journal for the
+next start to offer back (``shared/design.md``, "Closing the window").
 """
 
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -26,7 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.csv_output import write_csv
+from ..engine.csv_output import CsvResultWriter, write_csv
+from ..engine.output_paths import OutputRefused, check_output
 from ..engine.devices import available_devices
 from ..engine.models import list_models
 from ..engine.pipeline import RunSummary
@@ -34,9 +41,11 @@ from ..engine.resources import sample_images
 from ..engine.sources import IMAGE_EXTENSIONS
 from ..engine.sweep import SweepResult
 from . import settings as keys
+from .about import about_html
 from .controls import RunControls
 from .detail_pane import DetailPane
 from .drop_zone import DropZone
+from .journal import Journal, Orphan, default_folder, discard, orphans
 from .plots import BatchPlots
 from .progress import RunProgress
 from .results_model import ResultsModel
@@ -49,12 +58,22 @@ CSV_NAME = "batch-classifier-results.csv"
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: Settings | None = None, quiet: bool = False) -> None:
+    def __init__(self, settings: Settings | None = None, quiet: bool = False, journal_folder: Path | None = None) -> None:
         """``quiet`` (the scripted --quit-when-done run) reports failures on stderr, not in dialogs."""
         super().__init__()
         self._settings = settings or Settings()
         self._quiet = quiet
         self._loading_model = ""
+        self._top_k = 0  # the loaded model's top-k (the asked one lowered to its classes), once loaded
+        self.journal = Journal(journal_folder or default_folder())
+        self._unexported = False  # rows that no export holds yet: a person's close asks about them
+        self._closing_signal: int | None = None
+        self._close_decided = False
+        self._export_on_close: str | None = None
+        self.close_question: QMessageBox | None = None
+        self.restore_question: QMessageBox | None = None
+        self.about_box: QMessageBox | None = None
+        self._sweep_note = ""
         self.setWindowTitle("Batch Classifier")
 
         self.controls = RunControls(self._settings, list_models(), available_devices())
@@ -110,11 +129,22 @@ class MainWindow(QMainWindow):
         self.export_action = self._action(
             "&Export CSV…", pixmap.SP_DialogSaveButton, "Ctrl+E", "Save every row as CSV (filters do not apply)"
         )
+        self.export_shown_action = self._action(
+            "Export &shown rows…", None, "Ctrl+Shift+E", "Save only the rows the filter shows, as CSV"
+        )
         self.quit_action = self._action("&Quit", None, QKeySequence.StandardKey.Quit, "Stop the run and quit")
         self.start_action = self._action(
-            "&Start", pixmap.SP_MediaPlay, "Ctrl+R", "Run the queued inputs, or the last ones again"
+            "&Start", pixmap.SP_MediaPlay, "Ctrl+R",
+            "Classify what has no row yet: the queued inputs, or what a cancelled run left",
         )
-        self.pause_action = self._action("&Pause", pixmap.SP_MediaPause, "Space", "Pause or resume the run")
+        self.run_again_action = self._action(
+            "Run &again", pixmap.SP_BrowserReload, "Ctrl+Shift+R",
+            "Classify every input again (to compare settings); their rows are replaced",
+        )
+        # Space types a space in a text field, so Pause has a second shortcut that works wherever focus is.
+        self.pause_action = self._action("&Pause", pixmap.SP_MediaPause, None, "Pause or resume the run")
+        self.pause_action.setShortcuts([QKeySequence("Space"), QKeySequence("Ctrl+P")])
+        self.pause_action.setToolTip("Pause or resume the run (Space, or Ctrl+P also while typing)")
         self.pause_action.setCheckable(True)
         self.cancel_action = self._action(
             "&Cancel", pixmap.SP_MediaStop, "Esc", "Stop after the batch in flight; the rows done stay"
@@ -123,20 +153,25 @@ class MainWindow(QMainWindow):
             "&Find best batch size", pixmap.SP_FileDialogDetailedView, "Ctrl+B",
             "Measure throughput at each batch size on this device",
         )
-        self.clear_action = self._action("C&lear results", pixmap.SP_DialogResetButton, None, "Empty the table and plots")
+        self.about_action = self._action("&About Batch Classifier", None, None, "Versions, device and licences")
+        self.clear_action = self._action(
+            "C&lear results", pixmap.SP_DialogResetButton, None,
+            "Empty the table and plots and forget the inputs (Start then needs new ones)",
+        )
 
     def _create_menus_and_toolbar(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
         file_menu.addActions([self.open_files_action, self.open_folder_action, self.samples_action])
         file_menu.addSeparator()
-        file_menu.addAction(self.export_action)
+        file_menu.addActions([self.export_action, self.export_shown_action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         run_menu = menu.addMenu("&Run")
-        run_menu.addActions([self.start_action, self.pause_action, self.cancel_action])
+        run_menu.addActions([self.start_action, self.run_again_action, self.pause_action, self.cancel_action])
         run_menu.addSeparator()
         run_menu.addActions([self.sweep_action, self.clear_action])
+        menu.addMenu("&Help").addAction(self.about_action)
         toolbar = QToolBar("Main")
         toolbar.setObjectName("main-toolbar")
         toolbar.setMovable(False)
@@ -191,12 +226,15 @@ class MainWindow(QMainWindow):
         self.open_folder_action.triggered.connect(self.open_folder)
         self.samples_action.triggered.connect(self.try_samples)
         self.export_action.triggered.connect(self.choose_export_file)
+        self.export_shown_action.triggered.connect(self.choose_export_shown_file)
         self.quit_action.triggered.connect(self.close)
-        self.start_action.triggered.connect(self.session.start)
+        self.start_action.triggered.connect(self.start)
+        self.run_again_action.triggered.connect(self.session.run_again)
         self.pause_action.triggered.connect(self._toggle_pause)
         self.cancel_action.triggered.connect(self._cancel)
         self.sweep_action.triggered.connect(self._find_best)
         self.clear_action.triggered.connect(self.clear_results)
+        self.about_action.triggered.connect(self.show_about)
         self.drop_zone.paths_dropped.connect(self.add_inputs)
 
         self.controls.config_changed.connect(self.session.request_load)
@@ -206,6 +244,8 @@ class MainWindow(QMainWindow):
         self.plots.use_batch_size.connect(self._use_batch_size)
 
         self.results_view.selection_changed.connect(self.detail.show_result)
+        self.results_view.filter_changed.connect(self._update_actions)
+        self.results_view.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
         session = self.session
         session.activity_changed.connect(self._update_actions)
@@ -215,6 +255,7 @@ class MainWindow(QMainWindow):
         session.model_ready.connect(self._on_model_ready)
         session.failed.connect(self._on_failed)
         session.nothing_found.connect(self._on_nothing_found)
+        session.note.connect(self._on_note)
         session.run_started.connect(self._on_run_started)
         session.run_total.connect(self._on_run_total)
         session.batch_done.connect(self._on_batch)
@@ -236,60 +277,143 @@ class MainWindow(QMainWindow):
 
     # --- inputs ----------------------------------------------------------------------------
 
-    def add_inputs(self, paths: list[str]) -> None:
-        """Files and folders from a drop, a dialog or the command line: queue them for a run."""
+    def add_inputs(self, paths: list[str], skip: frozenset[str] = frozenset()) -> None:
+        """Files and folders from a drop, a dialog or the command line: queue them for a run.
+
+        ``skip``: paths that already have a row elsewhere (a scripted ``--resume``).
+        """
         if not paths:
             return
         busy = self.session.activity is Activity.RUNNING
-        self.session.enqueue([str(path) for path in paths])
+        self.session.enqueue([str(path) for path in paths], skip)
         what = f"{len(paths):,} item{'s' if len(paths) != 1 else ''}"
         self.statusBar().showMessage(f"Queued {what}; they run after the current run." if busy else f"Added {what}.", 5000)
 
     def open_files(self) -> None:
         patterns = " ".join(f"*{extension}" for extension in sorted(IMAGE_EXTENSIONS))
         files, _ = QFileDialog.getOpenFileNames(
-            self, "Add images", self._settings.get(keys.LAST_FOLDER), f"Images ({patterns});;All files (*)"
+            self, "Add images", self._settings.get(keys.OPEN_FILES_FOLDER), f"Images ({patterns});;All files (*)"
         )
         if files:
-            self._settings.set(keys.LAST_FOLDER, str(Path(files[0]).parent))
+            self._settings.set(keys.OPEN_FILES_FOLDER, str(Path(files[0]).parent))
             self.add_inputs(files)
 
     def open_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder of images", self._settings.get(keys.LAST_FOLDER))
+        """The dialog starts in the parent of the folder added last, so its siblings are one click away."""
+        folder = QFileDialog.getExistingDirectory(
+            self, "Add a folder of images", self._settings.get(keys.OPEN_FOLDER_FOLDER)
+        )
         if folder:
-            self._settings.set(keys.LAST_FOLDER, folder)
+            self._settings.set(keys.OPEN_FOLDER_FOLDER, str(Path(folder).parent))
             self.add_inputs([folder])
 
     def try_samples(self) -> None:
         self.add_inputs([str(path) for path in sample_images()])
 
+    # --- restoring what a killed window left ---------------------------------------------------
+
+    def offer_restore(self) -> None:
+        """At start: offer the rows of windows that were killed or crashed before they were exported."""
+        found = orphans(self.journal.folder)
+        if not found:
+            return
+        rows = sum(len(orphan.rows) for orphan in found)
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(max(orphan.modified for orphan in found)))
+        box = QMessageBox(
+            QMessageBox.Icon.Question, "Batch Classifier",
+            f"The last session ended before its results were exported: {rows:,} rows, last written {when}.",
+            QMessageBox.StandardButton.NoButton, self,
+        )
+        box.setInformativeText("Restore them to the table (to export them), or discard them?")
+        restore = box.addButton("&Restore", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Discard)
+        box.setDefaultButton(restore)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _answer: self._restore_answered(found, box.clickedButton() is restore))
+        self.restore_question = box
+        box.open()
+
+    def _restore_answered(self, found: list[Orphan], restore: bool) -> None:
+        self.restore_question = None
+        if restore:
+            for orphan in found:
+                self.journal.append(orphan.rows)  # ours now: a second kill must not lose them either
+                self.results.append_batch(orphan.rows, [None] * len(orphan.rows))
+            self._unexported = True
+            self.results_view.select_first_row_if_none()
+            self.statusBar().showMessage(f"Restored {self.results.rowCount():,} rows; export them with Ctrl+E.", 10000)
+            self._update_actions()
+        discard(orphan.path for orphan in found)
+
     # --- export ----------------------------------------------------------------------------
 
     def choose_export_file(self) -> None:
-        suggested = str(Path(self._settings.get(keys.LAST_FOLDER)) / CSV_NAME)
-        path, _ = QFileDialog.getSaveFileName(self, "Export results as CSV", suggested, "CSV files (*.csv)")
+        """Export CSV: every row, to a file the user names (the dialog asks before replacing one)."""
+        self._export_to_chosen_file(shown_only=False)
+
+    def choose_export_shown_file(self) -> None:
+        """Export shown rows: only what the filter lets through."""
+        self._export_to_chosen_file(shown_only=True)
+
+    def _export_to_chosen_file(self, shown_only: bool) -> None:
+        path = self._ask_export_path()
         if not path:
             return
-        self._settings.set(keys.LAST_FOLDER, str(Path(path).parent))
         try:
-            self.export_csv(path)
+            self.export_csv(path, shown_only)
         except OSError as error:
             self._report(f"Could not write {path}: {error.strerror or error}")
+        except OutputRefused as refused:
+            self._report(str(refused))
 
-    def export_csv(self, path: str) -> int:
-        """Write every row (in run order, whatever the view shows) with the command line's columns."""
-        rows = self.results.results()
-        write_csv(path, rows, self.controls.run_config().top_k)
-        self.statusBar().showMessage(f"Exported {len(rows):,} rows to {path}", 8000)
+    def _ask_export_path(self) -> str:
+        suggested = str(Path(self._settings.get(keys.EXPORT_FOLDER)) / CSV_NAME)
+        path, _ = QFileDialog.getSaveFileName(self, "Export results as CSV", suggested, "CSV files (*.csv)")
+        if path:
+            self._settings.set(keys.EXPORT_FOLDER, str(Path(path).parent))
+        return path
+
+    def export_csv(self, path: str, shown_only: bool = False, append: bool = False) -> int:
+        """Write every row (or the shown ones), in run order whatever the sort, with the command line's columns.
+
+        ``append`` adds them to an existing CSV of ours (a scripted ``--resume``); otherwise an
+        existing file is replaced (the file dialog asked, or ``--overwrite`` said so) atomically.
+        The target is never one of the inputs nor anything but a regular file (``OutputRefused``).
+        """
+        rows = self.results_view.shown_results() if shown_only else self.results.results()
+        top_k = self._top_k or self.controls.run_config().top_k
+        recursive = self.controls.run_config().recursive
+        plan = check_output(path, self.session.inputs, recursive=recursive, overwrite=not append, resume=append)
+        if plan.kind == "append":
+            with CsvResultWriter(path, top_k, append=True) as writer:
+                writer.write_batch(rows)
+        else:
+            write_csv(path, rows, top_k)
+        what = "shown rows" if shown_only else "rows"
+        self.statusBar().showMessage(f"Exported {len(rows):,} {what} to {path}", 8000)
+        if len(rows) == self.results.rowCount():
+            self._unexported = False
+            self.journal.mark_done()
         return len(rows)
 
     def clear_results(self) -> None:
+        """Empty the table, plots and progress, and forget the inputs: Start runs nothing old again."""
         self.results.clear()
         self.plots.clear()
         self.detail.show_result(None, None)
+        self.session.forget_inputs()
+        self.journal.mark_cleared()
+        self._unexported = False
+        self.progress.idle()
+        self.memory_label.clear()
+        self.statusBar().clearMessage()
         self._update_actions()
 
     # --- run control -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start: the queue, or what the inputs so far still lack (after Cancel, the rest of the run)."""
+        self.session.start(self.results.done_paths())
 
     def _toggle_pause(self) -> None:
         paused = self.session.toggle_pause()
@@ -299,12 +423,22 @@ class MainWindow(QMainWindow):
         else:
             self.progress.resumed()
 
+    def show_about(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "About Batch Classifier", about_html(self.device_label.text()),
+                          QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.about_box = box
+
     def _cancel(self) -> None:
         if self.session.activity in (Activity.RUNNING, Activity.SWEEPING) or self.session.pending:
             self.session.cancel()
             self.statusBar().showMessage("Cancelling after the batch in flight…")
 
     def _find_best(self) -> None:
+        self._sweep_note = ""
         self.plots.start_sweep()
         self.session.find_best_batch_size()
         self.progress.busy("Finding the best batch size…")
@@ -320,6 +454,7 @@ class MainWindow(QMainWindow):
         ready = activity in (Activity.IDLE, Activity.LOADING)
         running = activity is Activity.RUNNING
         self.start_action.setEnabled(ready and self.session.has_inputs)
+        self.run_again_action.setEnabled(ready and bool(self.session.inputs))
         self.pause_action.setEnabled(running)
         if not running:
             self.pause_action.setChecked(False)
@@ -328,7 +463,8 @@ class MainWindow(QMainWindow):
         self.plots.find_button.setEnabled(ready)
         has_rows = self.results.rowCount() > 0
         self.export_action.setEnabled(has_rows)
-        self.clear_action.setEnabled(has_rows)
+        self.export_shown_action.setEnabled(has_rows and self.results_view.filtering)
+        self.clear_action.setEnabled(has_rows and ready)
         if activity is Activity.IDLE and self.progress.bar.maximum() == 0:
             self.progress.idle()
 
@@ -341,6 +477,8 @@ class MainWindow(QMainWindow):
         self.progress.download(self._loading_model, done, total)
 
     def _on_model_ready(self, ready: ModelReady) -> None:
+        self._top_k = ready.top_k
+        self.controls.model_loaded(ready.requested)
         self.device_label.setText(ready.device_name)  # model and precision are in the settings panel
         self.device_label.setToolTip(f"{ready.model} · {ready.device_name} · {ready.precision}")
         self.controls.offer_device_default(ready.default_batch_size)
@@ -349,7 +487,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Model {ready.model} ready on {ready.device_name}.", 5000)
 
     def _on_failed(self, message: str) -> None:
+        """Said once; a model that cannot load gives way to the last one that worked, so it does not stick."""
         self.progress.idle("Failed")
+        fallback = self.controls.fall_back() if self.session.failed_while_loading else None
+        if fallback:
+            message = f"{message}\nBack to {fallback}, the last model that loaded."
         self._report(message)
         if self.session.activity is Activity.SWEEPING:
             self.plots.sweep_stopped(f"Sweep failed: {message}")
@@ -357,6 +499,11 @@ class MainWindow(QMainWindow):
     def _on_nothing_found(self, message: str) -> None:
         self.progress.idle("No images")
         self._report(message)
+
+    def _on_note(self, message: str) -> None:
+        if self.session.activity is Activity.SWEEPING:
+            self._sweep_note = message  # said again with the result, which would otherwise hide it
+        self.statusBar().showMessage(message, 10000)
 
     def _on_run_started(self) -> None:
         self.progress.start_run()
@@ -368,12 +515,19 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Classifying {total:,} images…")
 
     def _on_batch(self, rows: BatchRows) -> None:
+        try:
+            self.journal.append(rows.results)
+        except OSError as error:
+            self.statusBar().showMessage(f"Cannot write the journal {self.journal.path}: {error}")
         self.results.append_batch(rows.results, rows.thumbnails)
+        self._unexported = self._unexported or bool(rows.results)
         self.results_view.select_first_row_if_none()
         self.plots.add_batch(rows.stats)
         self.progress.add_images(len(rows.results))
         stats = rows.stats
-        if stats.memory_kind == "cuda":
+        if stats.images == 0:
+            pass  # a batch that decoded nothing measured no memory worth showing
+        elif stats.memory_kind == "cuda":
             self.memory_label.setText(
                 f"GPU peak {stats.peak_allocated_mb:,.0f} MB allocated · {stats.peak_reserved_mb:,.0f} MB reserved"
             )
@@ -392,9 +546,8 @@ class MainWindow(QMainWindow):
     def _on_sweep_finished(self, result: SweepResult) -> None:
         self.plots.finish_sweep(result)
         self.progress.idle("Sweep done")
-        self.statusBar().showMessage(
-            f"Best batch size: {result.best_batch_size}" if result.best_batch_size else "Sweep stopped.", 8000
-        )
+        text = f"Best batch size: {result.best_batch_size}." if result.best_batch_size else "Sweep stopped."
+        self.statusBar().showMessage(f"{text} {self._sweep_note}".strip(), 10000)
 
     def _report(self, message: str) -> None:
         """A failure the user must see: the status bar always, plus a dialog unless scripted."""
@@ -407,15 +560,86 @@ class MainWindow(QMainWindow):
 
     # --- closing -----------------------------------------------------------------------------
 
+    def close_for_signal(self, signum: int) -> None:
+        """SIGTERM, SIGHUP or Ctrl-C in the terminal: close without a dialog, keeping the journal."""
+        self._closing_signal = signum
+        if self.close_question is not None:
+            self.close_question.done(QMessageBox.StandardButton.Cancel)
+        self.close()
+
+    @property
+    def closed_by_signal(self) -> int | None:
+        return self._closing_signal
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Stop cooperatively: the batch in flight finishes and its rows arrive, then the thread ends."""
+        """Ask a person about rows not exported; then stop cooperatively, export if asked, and close."""
+        if self._must_ask():
+            event.ignore()
+            self._ask_before_closing()
+            return
         if not self.session.shutdown():
             event.ignore()
             self.progress.busy("Stopping…")
             self.statusBar().showMessage("Stopping: finishing the batch in flight, then closing…")
             return
+        if self._export_on_close is not None:
+            path, self._export_on_close = self._export_on_close, None
+            try:
+                self.export_csv(path)
+            except (OSError, OutputRefused) as error:
+                self._close_decided = False
+                event.ignore()
+                reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+                self._report(f"Could not write {path}: {reason}. The window stays open; the rows are still here.")
+                return
+        self.journal.close(keep=self._closing_signal is not None or self._quiet and self._unexported)
         self._save_settings()
         super().closeEvent(event)
+
+    def _must_ask(self) -> bool:
+        if self._close_decided or self._quiet or self._closing_signal is not None:
+            return False
+        return self._unexported or self.session.activity is Activity.RUNNING
+
+    def _ask_before_closing(self) -> None:
+        if self.close_question is not None:
+            self.close_question.raise_()
+            return
+        rows = self.results.rowCount()
+        running = self.session.activity is Activity.RUNNING
+        if running:
+            text = f"A run is in progress ({self.progress.done:,} images done so far)."
+        else:
+            text = f"{rows:,} result rows have not been exported."
+        box = QMessageBox(QMessageBox.Icon.Question, "Batch Classifier", text, QMessageBox.StandardButton.NoButton, self)
+        box.setInformativeText(
+            "Export the rows to a CSV file before closing? Closing stops the run after the batch in flight."
+            if running else "Export them to a CSV file before closing?"
+        )
+        box.setStandardButtons(
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel
+        )
+        box.button(QMessageBox.StandardButton.Save).setText("&Export…")
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(self._close_answered)
+        self.close_question = box
+        box.open()  # window-modal, not blocking: the run's batches keep arriving while the user reads
+
+    def _close_answered(self, answer: int) -> None:
+        self.close_question = None
+        if answer == QMessageBox.StandardButton.Discard:
+            self._close_decided = True
+        elif answer == QMessageBox.StandardButton.Save:
+            path = self._ask_export_path()
+            if not path:
+                return
+            self._export_on_close = path  # written once the run has stopped, so the last batch is in it
+            self._close_decided = True
+        else:
+            return
+        self.close()
 
     def _save_settings(self) -> None:
         self.controls.save()

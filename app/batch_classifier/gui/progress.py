@@ -4,7 +4,9 @@ The ETA uses the rate over the last few seconds rather than since the start,
 so it recovers quickly when the batch size changes mid-run or the run is
 resumed after a pause. A run starts before its images are counted (the
 count walks alongside), so until the total arrives the bar is busy and the
-label shows the rate and the images done.
+label shows the rate and the images done. While paused the label says
+"Paused" and shows neither rate nor ETA, even when the batch that was in
+flight arrives: a frozen rate would claim the run is still going.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class RunProgress(QWidget):
         self._total: int | None = None
         self._done = 0
         self._recent: deque[tuple[float, int]] = deque()
+        self._paused = False
 
     @property
     def done(self) -> int:
@@ -64,6 +67,7 @@ class RunProgress(QWidget):
             self.busy(f"Downloading {model}: {mb_done:.0f} MB")
 
     def start_run(self) -> None:
+        self._paused = False
         self._total = None
         self._done = 0
         self._recent.clear()
@@ -77,6 +81,10 @@ class RunProgress(QWidget):
 
     def add_images(self, count: int) -> None:
         self._done += count
+        if self._paused:
+            self._show_count()
+            self._show_paused()
+            return
         now = time.monotonic()
         self._recent.append((now, self._done))
         while len(self._recent) > 2 and now - self._recent[1][0] > RATE_WINDOW_S:
@@ -106,23 +114,30 @@ class RunProgress(QWidget):
         return f"{rate:,.0f} img/s · ETA {format_duration(remaining / rate)}"
 
     def paused(self) -> None:
+        self._paused = True
+        self._show_paused()
+
+    def _show_paused(self) -> None:
         of_total = "" if self._total is None else f" of {self._total:,}"
         self.label.setText(f"Paused at {self._done:,}{of_total}")
-        self._recent.clear()
-        self._recent.append((time.monotonic(), self._done))
 
     def resumed(self) -> None:
+        self._paused = False
         self._recent.clear()
         self._recent.append((time.monotonic(), self._done))
         self.label.setText("Running…")
 
     def finished(self, text: str) -> None:
+        self._paused = False
         if self._total is None:  # cancelled before the count came back
             self._total = self._done
         self._show_count()
         self.label.setText(text)
 
     def idle(self, text: str = "Ready") -> None:
+        self._paused = False
+        self._total = None
+        self._done = 0
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
         self.bar.setFormat("")

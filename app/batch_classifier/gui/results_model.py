@@ -1,7 +1,9 @@
 """The results table: one row per image, appended a whole batch at a time.
 
 One ``beginInsertRows`` per batch (not per image) keeps a 10,000-image run
-from flooding the view with layout work. Rows go back out as the engine's
+from flooding the view with layout work. A path has one row, the newest: a
+row for a path already in the table (a run again, a retried error) replaces
+the old row in place, so the table and the export never hold a path twice. Rows go back out as the engine's
 own ``ImageResult`` records, so Export writes exactly what the command line
 would.
 Sorting and filtering live in ``ResultsFilter``, a proxy, so the source
@@ -101,6 +103,7 @@ class ResultsModel(QAbstractTableModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[Row] = []
+        self._row_of: dict[str, int] = {}
         self._errors = 0
         self._pixmaps = PixmapCache()
         self._bold = QFont()
@@ -114,20 +117,47 @@ class ResultsModel(QAbstractTableModel):
     # --- filling -----------------------------------------------------------------------
 
     def append_batch(self, results: Sequence[ImageResult], thumbnails: Sequence[bytes | None]) -> None:
-        if not results:
-            return
+        """Add a batch's rows; a path already in the table keeps its place and takes the new row."""
+        replaced: list[int] = []
+        added: list[Row] = []
         first = len(self._rows)
-        self._errors += sum(1 for result in results if result.status != "ok")  # before the rows: views count
-        self.beginInsertRows(QModelIndex(), first, first + len(results) - 1)
-        self._rows.extend(pack(result, thumbnail) for result, thumbnail in zip(results, thumbnails))
+        for result, thumbnail in zip(results, thumbnails):
+            row = pack(result, thumbnail)
+            number = self._row_of.get(result.path)
+            if number is None:
+                self._row_of[result.path] = first + len(added)
+                added.append(row)
+            elif number >= first:  # twice in one batch: the later one wins
+                added[number - first] = row
+            else:
+                self._errors -= self._rows[number][_STATUS] != "ok"
+                self._errors += row[_STATUS] != "ok"
+                self._rows[number] = row
+                self._pixmaps.forget(number)
+                replaced.append(number)
+        if replaced:
+            self.dataChanged.emit(self.index(min(replaced), 0), self.index(max(replaced), len(HEADERS) - 1))
+        if not added:
+            return
+        self._errors += sum(1 for row in added if row[_STATUS] != "ok")  # before the rows: views count
+        self.beginInsertRows(QModelIndex(), first, first + len(added) - 1)
+        self._rows.extend(added)
         self.endInsertRows()
 
     def clear(self) -> None:
         self.beginResetModel()
         self._rows.clear()
+        self._row_of.clear()
         self._errors = 0
         self._pixmaps.clear()
         self.endResetModel()
+
+    def done_paths(self) -> frozenset[str]:
+        """Paths with a classified row, as ``display_path`` writes them: what a continued run skips.
+
+        Error rows are not done: continuing retries them, as ``--resume`` does.
+        """
+        return frozenset(display_path(row[_PATH]) for row in self._rows if row[_STATUS] == "ok")
 
     @property
     def error_count(self) -> int:
@@ -231,6 +261,11 @@ class ResultsFilter(QSortFilterProxyModel):
         self.setFilterRole(FILTER_ROLE)
         self.setFilterKeyColumn(FILE)
         self.setDynamicSortFilter(True)
+
+    @property
+    def filtering(self) -> bool:
+        """Whether the text or "Errors only" is set, so that some rows may be hidden."""
+        return bool(self._text) or self._errors_only
 
     def set_text(self, text: str) -> None:
         self._text = text.strip()

@@ -1,8 +1,10 @@
-"""The results table with its filter row: sort, filter, count, select, double-click to open.
+"""The results table with its filter row: sort, filter, count, select, follow, double-click to open.
 
 Everything here is sized for 100,000 rows: fixed row heights (the view never
 measures rows), fixed column widths (no resize-to-contents), a debounced
-filter box, and thumbnails decoded only for the rows painted.
+filter box, and thumbnails decoded only for the rows painted. A new sort
+keeps the selected row in sight (or goes to the top); "Follow new rows"
+scrolls to each batch as it arrives.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..engine.records import ImageResult
 from .results_model import CONFIDENCE, FILE, LABEL, RESULT_ROLE, STATUS, THUMBNAIL, ResultsFilter, ResultsModel
 
 FILTER_DEBOUNCE_MS = 200
@@ -29,6 +32,8 @@ THUMBNAIL_PX = 40
 
 class ResultsView(QWidget):
     selection_changed = Signal(object, object)  # ImageResult or None, its thumbnail QPixmap or None
+    filter_changed = Signal(bool)  # whether a filter now hides rows
+    message = Signal(str)  # for the status bar
 
     def __init__(self, results: ResultsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -41,6 +46,8 @@ class ResultsView(QWidget):
         self.filter_edit.setPlaceholderText("Filter by file name or label…")
         self.filter_edit.setClearButtonEnabled(True)
         self.errors_only = QCheckBox("Errors only")
+        self.follow = QCheckBox("Follow new rows")
+        self.follow.setToolTip("Scroll to each batch of rows as it arrives")
         self.count_label = QLabel("No results yet")
         self.count_label.setMinimumWidth(240)  # its text changes every batch; its width should not
         self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -51,6 +58,7 @@ class ResultsView(QWidget):
         filter_row = QHBoxLayout()
         filter_row.addWidget(self.filter_edit, 1)
         filter_row.addWidget(self.errors_only)
+        filter_row.addWidget(self.follow)
         filter_row.addWidget(self.count_label)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -59,9 +67,11 @@ class ResultsView(QWidget):
 
         self.filter_edit.textChanged.connect(self._filter_timer.start)
         self._filter_timer.timeout.connect(self._apply_filter_text)
-        self.errors_only.toggled.connect(self.proxy.set_errors_only)
-        for signal in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset):
+        self.errors_only.toggled.connect(self._set_errors_only)
+        for signal in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset, self.proxy.dataChanged):
             signal.connect(self._update_count)
+        self.results.rowsInserted.connect(self._follow_new_rows)
+        self.table.horizontalHeader().sortIndicatorChanged.connect(self._keep_view_after_sort)
         self.table.doubleClicked.connect(self._open_image)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
 
@@ -102,8 +112,42 @@ class ResultsView(QWidget):
             index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
         )
 
+    @property
+    def filtering(self) -> bool:
+        return self.proxy.filtering
+
+    def shown_results(self) -> list[ImageResult]:
+        """The rows the filter lets through, in run order whatever the sort: Export shown rows."""
+        shown = {self.proxy.mapToSource(self.proxy.index(row, FILE)).row() for row in range(self.proxy.rowCount())}
+        return [self.results.result(row) for row in sorted(shown)]
+
     def _apply_filter_text(self) -> None:
         self.proxy.set_text(self.filter_edit.text())
+        self.filter_changed.emit(self.filtering)
+
+    def _set_errors_only(self, errors_only: bool) -> None:
+        self.proxy.set_errors_only(errors_only)
+        self.filter_changed.emit(self.filtering)
+
+    def _follow_new_rows(self, _parent: QModelIndex, _first: int, last: int) -> None:
+        if self.follow.isChecked():
+            QTimer.singleShot(0, lambda: self._scroll_to_source_row(last))  # once the view has laid the rows out
+
+    def _scroll_to_source_row(self, row: int) -> None:
+        index = self.proxy.mapFromSource(self.results.index(row, FILE))
+        if index.isValid():
+            self.table.scrollTo(index, QAbstractItemView.ScrollHint.EnsureVisible)
+
+    def _keep_view_after_sort(self, *_: object) -> None:
+        """After the proxy has sorted (it does so on the same signal): the selected row, else the top."""
+        QTimer.singleShot(0, self._scroll_to_current)
+
+    def _scroll_to_current(self) -> None:
+        current = self.table.currentIndex()
+        if current.isValid():
+            self.table.scrollTo(current, QAbstractItemView.ScrollHint.PositionAtCenter)
+        else:
+            self.table.scrollToTop()
 
     def _update_count(self, *_: object) -> None:
         total = self.results.rowCount()
@@ -121,5 +165,5 @@ class ResultsView(QWidget):
 
     def _open_image(self, index: QModelIndex) -> None:
         result = index.data(RESULT_ROLE)
-        if result is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(result.path))
+        if result is not None and not QDesktopServices.openUrl(QUrl.fromLocalFile(result.path)):
+            self.message.emit(f"No application to open {index.siblingAtColumn(FILE).data()} with was found.")

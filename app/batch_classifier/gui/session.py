@@ -3,7 +3,9 @@
 Jobs go to the worker as queued signals and are done in the order posted, so
 the session keeps the same FIFO of job kinds and pops one each time the
 worker reports ``idle``: what the worker is doing is always known here
-without asking it. Closing is cooperative: cancel the run (the batch in
+without asking it. The session remembers every input given since the last
+Clear: Start continues them (what has no row yet, as ``--resume`` does) and
+Run again classifies them all again. Closing is cooperative: cancel the run (the batch in
 flight still arrives), abandon any download, and only when the worker is idle
 quit the thread and join it, which then returns at once.
 """
@@ -44,6 +46,7 @@ class RunSession(QObject):
     model_ready = Signal(object)
     failed = Signal(str)
     nothing_found = Signal(str)
+    note = Signal(str)
     run_started = Signal()
     run_total = Signal(object)
     batch_done = Signal(object)
@@ -58,8 +61,9 @@ class RunSession(QObject):
     def __init__(self, config_source: Callable[[], RunConfig], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._config_source = config_source
-        self._pending: deque[tuple[str, ...]] = deque()
-        self._last_inputs: tuple[str, ...] = ()
+        self._pending: deque[tuple[tuple[str, ...], frozenset[str]]] = deque()  # paths, and what to skip
+        self._inputs: dict[str, None] = {}  # every input since Clear, in order, each once
+        self._last_job: tuple[tuple[str, ...], frozenset[str]] = ((), frozenset())
         self._jobs: deque[Activity] = deque()
         self._control: RunControl | None = None
         self._sweep_stop = threading.Event()
@@ -67,6 +71,8 @@ class RunSession(QObject):
         self._closing = False
         self._held = False  # after a failed run, queued inputs wait for Start
         self._run_has_begun = False
+        self.failed_while_loading = False
+        """Whether the last ``failed`` came from loading the model (the window then falls back)."""
 
         self._load_timer = QTimer(self)
         self._load_timer.setSingleShot(True)
@@ -86,6 +92,7 @@ class RunSession(QObject):
             "download_progress",
             "model_ready",
             "nothing_found",
+            "note",
             "run_total",
             "batch_done",
             "run_finished",
@@ -116,7 +123,12 @@ class RunSession(QObject):
 
     @property
     def has_inputs(self) -> bool:
-        return bool(self._pending or self._last_inputs)
+        return bool(self._pending or self._inputs)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """What the user gave since the last Clear: what Start continues and Run again repeats."""
+        return tuple(self._inputs)
 
     # --- requests from the window --------------------------------------------------------
 
@@ -124,21 +136,43 @@ class RunSession(QObject):
         """Load the model the controls now describe, soon (debounced), so errors show early."""
         self._load_timer.start()
 
-    def enqueue(self, paths: Sequence[str]) -> None:
-        """Queue inputs; they run now if the worker is free, else after what is ahead of them."""
+    def enqueue(self, paths: Sequence[str], skip: frozenset[str] = frozenset()) -> None:
+        """Queue inputs; they run now if the worker is free, else after what is ahead of them.
+
+        ``skip`` names paths (as ``display_path`` writes them) that already have their row.
+        """
         if not paths or self._closing:
             return
-        self._pending.append(tuple(paths))
+        self._inputs.update(dict.fromkeys(paths))
+        self._pending.append((tuple(paths), skip))
         self.queue_changed.emit(len(self._pending))
         self._held = False
         self._start_next()
 
-    def start(self) -> None:
-        """Run the queue, or the last inputs again (to compare settings) if nothing is queued."""
-        if not self._pending and self._last_inputs:
-            self._pending.append(self._last_inputs)
+    def start(self, done: frozenset[str]) -> None:
+        """Run the queue; with nothing queued, continue the inputs given so far, skipping ``done``.
+
+        After Cancel this classifies what is missing and nothing twice.
+        """
+        if not self._pending and self._inputs:
+            self._pending.append((self.inputs, done))
         self._held = False
         self._start_next()
+
+    def run_again(self) -> None:
+        """Classify every input given so far again (to compare settings); their rows are replaced."""
+        self._pending.clear()
+        if self._inputs:
+            self._pending.append((self.inputs, frozenset()))
+        self._held = False
+        self._start_next()
+
+    def forget_inputs(self) -> None:
+        """Clear results: Start has nothing to continue until new inputs arrive."""
+        self._inputs.clear()
+        self._pending.clear()
+        self._last_job = ((), frozenset())
+        self.queue_changed.emit(0)
 
     def toggle_pause(self) -> bool:
         """Pause or resume the run; True when it is now paused."""
@@ -169,7 +203,7 @@ class RunSession(QObject):
 
     def find_best_batch_size(self) -> None:
         """Sweep batch sizes over the queued (or last, or sample) images."""
-        inputs = [path for paths in self._pending for path in paths] or list(self._last_inputs)
+        inputs = [path for paths, _ in self._pending for path in paths] or list(self._inputs)
         paths = tuple(inputs) or tuple(str(path) for path in sample_images())
         self._sweep_stop = threading.Event()
         self._post(Activity.SWEEPING, self._post_sweep, SweepJob(paths, self._config_source(), self._sweep_stop))
@@ -202,13 +236,12 @@ class RunSession(QObject):
     def _start_next(self) -> None:
         if self._jobs or self._closing or self._held or not self._pending:
             return
-        paths = self._pending.popleft()
+        paths, skip = self._last_job = self._pending.popleft()
         self.queue_changed.emit(len(self._pending))
         config = self._config_source()
         self._control = RunControl(config.batch_size or 1, config.max_wait_ms)
-        self._last_inputs = paths
         self._run_has_begun = False
-        self._post(Activity.RUNNING, self._post_run, RunJob(paths, config, self._control))
+        self._post(Activity.RUNNING, self._post_run, RunJob(paths, config, self._control, skip))
 
     # The next three receive the worker's signals across threads: decorated, as PySide6 needs.
 
@@ -224,10 +257,12 @@ class RunSession(QObject):
         Inputs whose run never began (the model did not load) go back to the
         front, so Start after fixing the model runs them.
         """
-        if self._jobs and self._jobs[0] is Activity.RUNNING:
+        job = self._jobs[0] if self._jobs else None
+        self.failed_while_loading = job is Activity.LOADING or (job is Activity.RUNNING and not self._run_has_begun)
+        if job is Activity.RUNNING:
             self._held = True
             if not self._run_has_begun:
-                self._pending.appendleft(self._last_inputs)
+                self._pending.appendleft(self._last_job)
                 self.queue_changed.emit(len(self._pending))
         self.failed.emit(message)
 

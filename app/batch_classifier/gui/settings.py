@@ -40,7 +40,11 @@ MAX_WAIT_MS: Setting[float] = Setting("run/max_wait_ms", DEFAULT_MAX_WAIT_MS, fl
 DEVICE: Setting[str] = Setting("run/device", "auto", str)
 PRECISION: Setting[str] = Setting("run/precision", "auto", str)
 DECODE: Setting[str] = Setting("run/decode", "auto", str)
-LAST_FOLDER: Setting[str] = Setting("files/last_folder", str(Path.home()), str)
+# Each file dialog starts where it was last used: an export's folder is not where the photos are.
+OPEN_FILES_FOLDER: Setting[str] = Setting("files/open_files_folder", str(Path.home()), str)
+OPEN_FOLDER_FOLDER: Setting[str] = Setting("files/open_folder_folder", str(Path.home()), str)
+EXPORT_FOLDER: Setting[str] = Setting("files/export_folder", str(Path.home()), str)
+MODEL_FOLDER: Setting[str] = Setting("files/model_folder", str(Path.home()), str)
 
 
 class Settings:

@@ -57,5 +57,9 @@ class PixmapCache:
             self._pixmaps.popitem(last=False)
         return pixmap
 
+    def forget(self, key: int) -> None:
+        """Drop one pixmap: its row now holds another image."""
+        self._pixmaps.pop(key, None)
+
     def clear(self) -> None:
         self._pixmaps.clear()

@@ -27,11 +27,14 @@ from ..engine.control import RunControl
 from ..engine.pipeline import DEFAULT_MAX_WAIT_MS, START_ERRORS, Classifier, RunConfig
 from ..engine.records import BatchOutcome, BatchStats, ImageResult
 from ..engine.sources import BackgroundCount, iter_sources, no_images_message
-from ..engine.sweep import default_sweep_sizes, sweep_batch_sizes
+from ..engine.resources import sample_images
+from ..engine.sweep import NothingToMeasure, SweepResult, default_sweep_sizes, sweep_batch_sizes
 from .thumbnails import encode_thumbnail
 
 _log = logging.getLogger(__name__)
 
+NOTHING_LEFT = "Nothing left to classify: every image has its row. Run again classifies them all again."
+SWEEP_ON_SAMPLES = "None of the queued files could be read as images: measuring the bundled sample photos instead."
 SWEEP_IMAGES = 32
 """The sweep repeats its images to fill big batches, so a few distinct ones are enough."""
 
@@ -41,6 +44,8 @@ class RunJob:
     paths: tuple[str, ...]
     config: RunConfig
     control: RunControl
+    skip: frozenset[str] = frozenset()
+    """Paths that already have their row (Start after Cancel continues with the rest)."""
 
 
 @dataclass(frozen=True)
@@ -55,10 +60,14 @@ class ModelReady:
     """What the window shows about the loaded model, copied out so it never touches the Classifier."""
 
     model: str
+    requested: str
+    """The model as the run settings named it (registry name or file path)."""
     device_name: str
     device_type: str
     precision: str
     default_batch_size: int
+    top_k: int
+    """Predictions per row: the asked top-k, lowered to the model's number of classes."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,7 @@ class Worker(QObject):
     model_ready = Signal(object)  # ModelReady
     failed = Signal(str)  # a load, run or sweep could not be done; one line for the user
     nothing_found = Signal(str)  # the inputs hold no images: said once, and the queue goes on
+    note = Signal(str)  # something the user should read in the status bar, not a failure
     run_started = Signal()  # the run has begun; how many images it holds comes later
     run_total = Signal(object)  # int: images in the run, once the background count has walked them all
     batch_done = Signal(object)  # BatchRows
@@ -143,11 +153,14 @@ class Worker(QObject):
             classifier = self._classifier_for(job.config)
             self.run_started.emit()
             # The first rows need not wait for a walk of the whole pile: it is counted alongside.
-            with BackgroundCount(job.paths, job.config.recursive, self.run_total.emit):
+            with BackgroundCount(job.paths, job.config.recursive, self.run_total.emit, job.skip):
                 with _InOrderDelivery(self._deliver) as delivery:
-                    summary = classifier.classify(job.paths, job.control, delivery.submit)
+                    summary = classifier.classify(job.paths, job.control, delivery.submit, skip=job.skip)
             if summary.images == 0 and not summary.cancelled:
-                self.nothing_found.emit(no_images_message(job.paths, job.config.recursive))
+                if job.skip:
+                    self.note.emit(NOTHING_LEFT)
+                else:
+                    self.nothing_found.emit(no_images_message(job.paths, job.config.recursive))
                 return
             self.run_finished.emit(summary)  # after the last batch_done: leaving the blocks waited for it
         except START_ERRORS as error:
@@ -167,13 +180,11 @@ class Worker(QObject):
             files = [item.path for item in islice(iter_sources(job.paths, job.config.recursive), SWEEP_IMAGES)]
             if not files:
                 raise ValueError("no images to measure: add some, or use the sample images")
-            result = sweep_batch_sizes(
-                classifier,
-                files,
-                default_sweep_sizes(classifier.device),
-                on_point=self.sweep_point.emit,
-                should_stop=lambda: job.stop.is_set() or self._shutdown.is_set(),
-            )
+            try:
+                result = self._measure(classifier, files, job)
+            except NothingToMeasure:
+                self.note.emit(SWEEP_ON_SAMPLES)
+                result = self._measure(classifier, [str(path) for path in sample_images()], job)
             self.sweep_finished.emit(result)
         except START_ERRORS as error:
             self.failed.emit(str(error))
@@ -184,6 +195,15 @@ class Worker(QObject):
             self.failed.emit(f"the sweep stopped on an unexpected error: {error}")
         finally:
             self.idle.emit()
+
+    def _measure(self, classifier: Classifier, files: list[str], job: SweepJob) -> SweepResult:
+        return sweep_batch_sizes(
+            classifier,
+            files,
+            default_sweep_sizes(classifier.device),
+            on_point=self.sweep_point.emit,
+            should_stop=lambda: job.stop.is_set() or self._shutdown.is_set(),
+        )
 
     def _classifier_for(self, config: RunConfig) -> Classifier:
         """The loaded Classifier, rebuilt only when something it was built from changed.
@@ -202,10 +222,12 @@ class Worker(QObject):
         self.model_ready.emit(
             ModelReady(
                 model=classifier.model.name,
+                requested=config.model,
                 device_name=classifier.device_name,
                 device_type=classifier.device.type,
                 precision=classifier.precision,
                 default_batch_size=classifier.default_batch_size,
+                top_k=classifier.runner.top_k,
             )
         )
         return classifier
