@@ -56,7 +56,7 @@ def test_csv_columns_and_error_rows(tiny_model, tmp_path: Path) -> None:
     with open(out, encoding="utf-8", newline="") as handle:
         header = next(csv.reader(handle))
     assert header == ["path", "status", "label", "confidence", "error", "label_2", "confidence_2",
-                      "model", "device", "batch_size"]
+                      "model", "device", "batch_size", "top1_label", "true_label", "correct"]
     rows = read_rows(out)
     assert [row["status"] for row in rows] == ["ok", "error", "ok"]
     assert [row["label"] for row in rows] == ["red", "", "green"]

@@ -68,7 +68,7 @@ def test_rfc4180_quoting_and_line_ends(tmp_path: Path) -> None:
     write_csv(out, [_ok(0, 'a, "b"\nc.png')], TOP_K)
     raw = out.read_bytes()
     assert raw.startswith(b"path,status,label,confidence,error,label_2,confidence_2,label_3,confidence_3,")
-    assert b'"a, ""b""\nc.png",ok,cat,0.900000,,dog,0.050000,,,tiny.pt,cpu,4\r\n' in raw
+    assert b'"a, ""b""\nc.png",ok,cat,0.900000,,dog,0.050000,,,tiny.pt,cpu,4,,,\r\n' in raw
     assert raw.endswith(b"\r\n")
 
 
@@ -94,11 +94,14 @@ def test_every_text_column_is_neutralised(tmp_path: Path) -> None:
     """Labels come from a user's labels file and errors quote Pillow: they are guarded too."""
     out = tmp_path / "out.csv"
     result = ImageResult(
-        0, "x.png", "ok", (Prediction("=cmd|' /C calc'!A0", 0.9), Prediction("+label", 0.1)), model="@m.pt"
+        0, "x.png", "ok", (Prediction("=cmd|' /C calc'!A0", 0.9), Prediction("+label", 0.1)), model="@m.pt",
+        min_confidence=0.95, true_label="-truth",
     )
     write_csv(out, [result, _error(1, "y.png", "-bad reason")], TOP_K)
     rows = _read(out)
-    assert rows[1][2].startswith("'=") and rows[1][5].startswith("'+") and rows[1][-3].startswith("'@")
+    cells = dict(zip(rows[0], rows[1]))
+    assert rows[1][5].startswith("'+") and cells["model"].startswith("'@")
+    assert cells["label"] == "unknown" and cells["top1_label"].startswith("'=") and cells["true_label"] == "'-truth"
     assert rows[2][4] == "'-bad reason"
     for row in rows[1:]:
         for cell in row:
@@ -120,7 +123,7 @@ def test_undecodable_bytes_in_any_cell_do_not_break_the_file(tmp_path: Path) -> 
     write_csv(out, [result], TOP_K)
     row = _read(out)[1]
     assert row[4] == "corrupt or truncated image: cannot open caf\\xe9.png"
-    assert row[-3] == "caf\\xe9.png"
+    assert row[header(TOP_K).index("model")] == "caf\\xe9.png"
 
 
 def test_rows_are_flushed_per_batch(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """``batch-classifier`` and ``python -m batch_classifier``: the window, or a headless command.
 
-A subcommand (classify, bench, models) runs the Qt-free command line; anything
+A subcommand (classify, bench, models, sort) runs the Qt-free command line; anything
 else opens the window, with any paths given queued, the way a file manager's
 "Open with" calls it. Qt is imported only on that second route.
 """
@@ -13,14 +13,14 @@ from collections.abc import Sequence
 
 from . import __version__
 
-SUBCOMMANDS = frozenset({"classify", "bench", "models"})
+SUBCOMMANDS = frozenset({"classify", "bench", "models", "sort"})
 
 
 def _window_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batch-classifier",
         description="Classify many images with a PyTorch model, batched on the GPU. "
-        "Subcommands for scripts and servers: classify, bench, models (see 'batch-classifier classify -h').",
+        "Subcommands for scripts and servers: classify, bench, models, sort (see 'batch-classifier classify -h').",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="images and folders to queue in the window")
     parser.add_argument("--export-csv", metavar="FILE", help="write the results here when the run ends")

@@ -1,4 +1,4 @@
-"""The command line: ``classify``, ``bench`` and ``models`` over the engine.
+"""The command line: ``classify``, ``bench``, ``models`` and ``sort`` over the engine.
 
 Never imports Qt, so it runs on a headless GPU server. Exit codes: 0 when a
 run completes (error rows included), 1 with a one-line message when a run
@@ -28,6 +28,8 @@ from .engine.sources import count_sources, no_images_message
 from .engine.sweep import SweepResult, default_sweep_sizes, sweep_batch_sizes
 from .engine.sweep_chart import save_sweep_chart
 from .progress import ProgressLine
+from .sort_cli import add_sort_parser, run_sort
+from .truth_cli import AssessmentRefused, Assessor, add_assessment_options, check_assessment_options
 
 EXIT_OK, EXIT_CANNOT_START, EXIT_BAD_ARGUMENTS, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -89,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="walk sub-folders (default: yes)")
     classify.add_argument("--resume", action="store_true", help="skip paths already in the --csv file")
     classify.add_argument("--quiet", action="store_true", help="no progress line")
+    add_assessment_options(classify)
 
     bench = commands.add_parser("bench", help="measure throughput and memory per batch size")
     bench.add_argument("paths", nargs="*", metavar="PATH", help="images (default: the bundled samples)")
@@ -98,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--plot", metavar="FILE.png", help="draw throughput and memory against batch size")
 
     commands.add_parser("models", help="list the models and whether each works offline now")
+    add_sort_parser(commands)
     return parser
 
 
@@ -148,6 +152,10 @@ def _cancel_on_interrupt(control: RunControl) -> Iterator[None]:
 def run_classify(args: argparse.Namespace) -> int:
     if args.resume and not args.csv:
         raise CannotStart("--resume needs --csv naming the file to continue")
+    try:
+        assessor = Assessor(args)
+    except AssessmentRefused as error:
+        raise CannotStart(str(error)) from None
     classifier = _load(
         _config(
             args,
@@ -160,6 +168,7 @@ def run_classify(args: argparse.Namespace) -> int:
             thumbnails=False,
         )
     )
+    assessor.start(classifier.model.labels, classifier.runner.top_k)
     skip = done_paths(args.csv) if args.resume else frozenset()
     total = count_sources(args.paths, args.recursive, skip)
     if total == 0 and skip:
@@ -187,7 +196,7 @@ def run_classify(args: argparse.Namespace) -> int:
 
     def write_batch(outcome: BatchOutcome) -> None:
         nonlocal done, errors
-        writer.write_batch(outcome.results)
+        writer.write_batch(assessor.annotate(outcome.results))
         done += len(outcome.results)
         errors += outcome.stats.errors
         if progress is not None:
@@ -206,6 +215,10 @@ def run_classify(args: argparse.Namespace) -> int:
         writer.close()
     state = "interrupted" if summary.cancelled else "done"
     sys.stderr.write(f"{state}: {summary.describe()} -> {args.csv or 'stdout'}\n")
+    try:
+        assessor.finish(f"{classifier.model.name}: {', '.join(map(str, args.paths))}")
+    except AssessmentRefused as error:
+        raise CannotStart(str(error)) from None
     return EXIT_INTERRUPTED if summary.cancelled else EXIT_OK
 
 
@@ -271,12 +284,16 @@ def run_models() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_assessment_options(parser, args)
     try:
         if args.command == "classify":
             return run_classify(args)
         if args.command == "bench":
             return run_bench(args)
+        if args.command == "sort":
+            return run_sort(args)
         return run_models()
     except CannotStart as error:
         sys.stderr.write(f"batch-classifier: error: {error}\n")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -20,13 +22,15 @@ from .sources import display_path
 
 BASE_COLUMNS = ("path", "status", "label", "confidence", "error")
 TRAILING_COLUMNS = ("model", "device", "batch_size")
+TRUTH_COLUMNS = ("top1_label", "true_label", "correct")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_GUARD = "'"
+_BYTE_ESCAPE = re.compile(r"\\x([89a-fA-F][0-9a-fA-F])")
 
 
 def header(top_k: int) -> list[str]:
     extra = [column for rank in range(2, top_k + 1) for column in (f"label_{rank}", f"confidence_{rank}")]
-    return [*BASE_COLUMNS, *extra, *TRAILING_COLUMNS]
+    return [*BASE_COLUMNS, *extra, *TRAILING_COLUMNS, *TRUTH_COLUMNS]
 
 
 class CsvMismatchError(ValueError):
@@ -70,6 +74,9 @@ def row_cells(result: ImageResult, top_k: int) -> list[str]:
         neutralise(result.model),
         neutralise(result.device),
         str(result.batch_size) if result.batch_size else "",
+        neutralise(result.top1_label),
+        neutralise(result.true_label),
+        {True: "1", False: "0", None: ""}[result.correct],
     ]
     return cells
 
@@ -154,6 +161,36 @@ def done_paths(path: str | Path) -> frozenset[str]:
     if not rows or not rows[0] or rows[0][0] != "path":
         return frozenset()
     return frozenset(restore(row[0]) for row in rows[1:] if len(row) == len(rows[0]))
+
+
+def read_rows(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and the whole rows of a CSV a run wrote, every cell as it was before ``neutralise``.
+
+    A row cut short by a crash, or with another number of cells than the
+    header, is left out, as ``--resume`` leaves it out.
+    """
+    with open(path, "rb") as handle:
+        rows = [row for row, _ in _whole_rows(handle)]
+    if not rows:
+        return [], []
+    columns = rows[0]
+    return columns, [
+        dict(zip(columns, (restore(cell) for cell in row))) for row in rows[1:] if len(row) == len(columns)
+    ]
+
+
+def file_path(cell: str) -> str:
+    """The file a restored ``path`` cell names: ``display_path`` read backwards.
+
+    A name the file system holds as bytes that are not UTF-8 was written with
+    ``\\xNN`` escapes; when the name as written does not exist, the escapes
+    are turned back into those bytes. A name that really contains ``\\x``
+    exists as written, so it is taken as it is.
+    """
+    if os.path.lexists(cell) or not _BYTE_ESCAPE.search(cell):
+        return cell
+    raw = _BYTE_ESCAPE.sub(lambda match: chr(0xDC00 + int(match.group(1), 16)), cell)
+    return os.fsdecode(raw.encode("utf-8", errors="surrogateescape"))
 
 
 def _whole_rows(handle: BinaryIO) -> Iterator[tuple[list[str], int]]:

@@ -12,6 +12,8 @@ from typing import Literal
 import torch
 
 Status = Literal["ok", "error"]
+UNKNOWN_LABEL = "unknown"
+"""The label of a row whose top-1 confidence is below the run's threshold (``--min-confidence``)."""
 
 
 @dataclass(frozen=True)
@@ -71,14 +73,37 @@ class ImageResult:
     device: str = ""
     batch_size: int = 0
     thumbnail: torch.Tensor | None = field(default=None, compare=False, repr=False)
+    min_confidence: float = 0.0
+    """The threshold in force: an ok row whose top-1 confidence is below it is labelled ``unknown``."""
+    true_label: str = ""
+    """The ground truth, already matched to one of the model's labels; empty when there is none."""
+
+    @property
+    def relabelled(self) -> bool:
+        """Whether the threshold turned this row's label into ``unknown`` (it stays ``ok``)."""
+        return bool(self.predictions) and self.predictions[0].confidence < self.min_confidence
 
     @property
     def label(self) -> str:
-        return self.predictions[0].label if self.predictions else ""
+        if not self.predictions:
+            return ""
+        return UNKNOWN_LABEL if self.relabelled else self.predictions[0].label
+
+    @property
+    def top1_label(self) -> str:
+        """The model's top-1, kept here when the threshold relabelled the row; empty otherwise."""
+        return self.predictions[0].label if self.relabelled else ""
 
     @property
     def confidence(self) -> float | None:
         return self.predictions[0].confidence if self.predictions else None
+
+    @property
+    def correct(self) -> bool | None:
+        """Whether the label (after the threshold) is the truth; None for a row without truth or without a label."""
+        if not self.true_label or self.status != "ok":
+            return None
+        return self.label == self.true_label
 
 
 @dataclass(frozen=True)
