@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,3 +72,19 @@ class OutOfMemoryAbove(torch.nn.Module):
         if len(batch) > self.limit:
             raise torch.OutOfMemoryError("CUDA out of memory (injected)")
         return self.inner(batch)
+
+
+class RunsCode:
+    """Unpickling this runs a shell command that leaves a marker file: what a hostile checkpoint does."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.system, (f"touch '{self.marker}'",))
+
+
+def write_labels(path: Path, count: int) -> Path:
+    """A labels file of ``count`` lines, "label 0" to "label N-1"."""
+    path.write_text("".join(f"label {i}\n" for i in range(count)), encoding="utf-8")
+    return path

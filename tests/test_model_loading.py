@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
@@ -13,21 +12,7 @@ from torch import nn
 
 import corpus
 from batch_classifier.engine.models import ModelLoadError, load_model
-
-
-class _RunsCode:
-    """Unpickling this runs a shell command that leaves a marker file: what a hostile checkpoint does."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):  # type: ignore[no-untyped-def]
-        return (os.system, (f"touch '{self.marker}'",))
-
-
-def _labels(path: Path, count: int) -> Path:
-    path.write_text("".join(f"label {i}\n" for i in range(count)), encoding="utf-8")
-    return path
+from support import RunsCode, write_labels
 
 
 @pytest.mark.parametrize("how", ["torch.save", "pickle.dumps"])
@@ -36,13 +21,13 @@ def _labels(path: Path, count: int) -> Path:
 def test_checkpoint_that_runs_code_is_refused(tmp_path: Path, how: str, arch: str | None) -> None:
     marker = tmp_path / "PWNED"
     model = tmp_path / "evil.pt"
-    payload = {"fc.weight": _RunsCode(marker)}
+    payload = {"fc.weight": RunsCode(marker)}
     if how == "torch.save":
         torch.save(payload, model)
     else:
         model.write_bytes(pickle.dumps(payload))
     with pytest.raises(ModelLoadError) as refused:
-        load_model(str(model), arch=arch, labels_path=_labels(tmp_path / "labels.txt", 3))
+        load_model(str(model), arch=arch, labels_path=write_labels(tmp_path / "labels.txt", 3))
     message = str(refused.value)
     assert "refused" in message and "could run code" in message
     assert "weights_only=False" not in message and "weights_only` set to `False" not in message
@@ -58,7 +43,8 @@ def test_whole_pickled_module_is_refused_with_a_way_out(tmp_path: Path) -> None:
             load_model(str(model), arch=arch)
         message = str(refused.value)
         assert "torchvision.models.resnet.ResNet" in message
-        assert "state_dict" in message and "TorchScript" in message
+        assert "safetensors.torch.save_file(model.state_dict()" in message and "torch.export.save" in message
+        assert "\n" not in message
 
 
 def test_torchscript_with_labels_loads_and_runs(tmp_path: Path) -> None:
@@ -82,13 +68,13 @@ def test_torchscript_without_labels_gets_numbered_classes(tmp_path: Path) -> Non
 def test_labels_that_do_not_match_the_outputs_are_refused(tmp_path: Path, count: int) -> None:
     model_path, _ = corpus.make_tiny_model(tmp_path)
     with pytest.raises(ModelLoadError, match=f"has {count} labels but the model has 4 outputs"):
-        load_model(str(model_path), labels_path=_labels(tmp_path / "wrong.txt", count))
+        load_model(str(model_path), labels_path=write_labels(tmp_path / "wrong.txt", count))
 
 
 def test_torchvision_state_dict_with_labels_loads(tmp_path: Path) -> None:
     weights = tmp_path / "resnet18_3.pt"
     torch.save(torchvision.models.get_model("resnet18", weights=None, num_classes=3).state_dict(), weights)
-    loaded = load_model(str(weights), arch="resnet18", labels_path=_labels(tmp_path / "labels.txt", 3))
+    loaded = load_model(str(weights), arch="resnet18", labels_path=write_labels(tmp_path / "labels.txt", 3))
     assert loaded.labels == ("label 0", "label 1", "label 2")
     assert loaded.spec.crop_size == 224
     assert not loaded.module.training
@@ -100,7 +86,7 @@ def test_state_dict_with_the_wrong_number_of_labels_says_so(tmp_path: Path) -> N
     weights = tmp_path / "resnet18_3.pt"
     torch.save(torchvision.models.get_model("resnet18", weights=None, num_classes=3).state_dict(), weights)
     with pytest.raises(ModelLoadError, match="has 5 labels but the model has 3 outputs"):
-        load_model(str(weights), arch="resnet18", labels_path=_labels(tmp_path / "labels.txt", 5))
+        load_model(str(weights), arch="resnet18", labels_path=write_labels(tmp_path / "labels.txt", 5))
 
 
 def test_state_dict_wrapped_in_a_checkpoint_dict_loads(tmp_path: Path) -> None:

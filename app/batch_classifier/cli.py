@@ -27,6 +27,7 @@ from .engine.resources import sample_images
 from .engine.sources import count_sources, no_images_message
 from .engine.sweep import SweepResult, default_sweep_sizes, sweep_batch_sizes
 from .engine.sweep_chart import save_sweep_chart
+from .engine.timm_models import hf_cache_dir
 from .progress import ProgressLine
 from .sort_cli import add_sort_parser, run_sort
 from .truth_cli import AssessmentRefused, Assessor, add_assessment_options, check_assessment_options
@@ -57,7 +58,7 @@ def _size_list(text: str) -> list[int]:
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"registry name or model file (default {DEFAULT_MODEL})")
-    parser.add_argument("--arch", help="torchvision architecture of a state_dict model file")
+    parser.add_argument("--arch", help="architecture of a state_dict model file: a torchvision name or timm/NAME")
     parser.add_argument("--labels", help="labels text file, one per line, for a model file")
     parser.add_argument("--device", default="auto", help=f"{', '.join(DEVICE_CHOICES)} or e.g. cuda:1")
     parser.add_argument("--precision", default="auto", choices=PRECISION_CHOICES)
@@ -280,6 +281,8 @@ def run_models() -> int:
         print(f"{entry.name:<{width}}  {entry.source:<11}  {offline:<7}  {entry.description}")
     print("\nModels marked 'no' download their weights on first use into torch's cache:")
     print(f"  {Path(entries[-1].detail).parent}")
+    if any(entry.source == "timm" for entry in entries):
+        print(f"timm models (any timm name works: --model timm/NAME) use the Hugging Face cache:\n  {hf_cache_dir()}")
     return EXIT_OK
 
 

@@ -1,14 +1,16 @@
-"""The model registry: the bundled default, torchvision classifiers, and the user's own files.
+"""The model registry: the bundled default, torchvision and timm classifiers, and the user's own files.
 
-Every route loads weights without unpickling code (``weights_only=True``, or
-``torch.jit.load`` for TorchScript), and every model arrives with the
-preprocessing it was trained with and one label per output.
+Every route loads weights without unpickling code (``weights_only=True``,
+safetensors, a checked ``torch.export`` archive, or ``torch.jit.load`` for
+TorchScript), and every model arrives with the preprocessing it was trained
+with and one label per output.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+import math
 import pickle
 import re
 import warnings
@@ -20,9 +22,11 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 import torch
-from PIL import Image
-
 from .decode import InputSpec
+from .exported import is_exported_program, load_exported
+from .model_errors import ModelLoadError, first_line
+from .model_specs import resampling
+from .timm_models import TIMM_PREFIX, build_timm_architecture, featured_timm, is_timm_name, load_timm
 from .weights_cache import ProgressCallback, WeightsUnavailable, checkpoint_path, fetch
 
 if TYPE_CHECKING:
@@ -38,13 +42,14 @@ FEATURED_TORCHVISION = (
     "vit_b_16",
 )
 # EfficientNet-Lite was trained on inputs scaled to [-1, 1]: (x - 127) / 128.
+# What torchvision and timm resize to around a centre crop, when a file does not say: 224 of 256.
+_CROP_FRACTION = 0.875
 _LITE0_SPEC = InputSpec(resize_size=256, crop_size=224, mean=(0.498,) * 3, std=(0.502,) * 3)
 # How torch's weights-only unpickler names the Python object it refused to build.
 _REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 
-
-class ModelLoadError(Exception):
-    """A model that cannot be used; the message is one line for the user."""
+# How the user's own files are told apart before anything is read from them.
+_TORCH_FILE_SUFFIXES = (".pt", ".pth", ".ts", ".pt2", ".bin", ".safetensors")
 
 
 @dataclass(frozen=True)
@@ -116,17 +121,12 @@ def _torchvision_weights(name: str) -> WeightsEnum:
 
 def _spec_from_weights(weights: WeightsEnum) -> InputSpec:
     transform = weights.transforms()
-    resample = {
-        "bilinear": Image.Resampling.BILINEAR,
-        "bicubic": Image.Resampling.BICUBIC,
-        "nearest": Image.Resampling.NEAREST,
-    }.get(transform.interpolation.value, Image.Resampling.BILINEAR)
     return InputSpec(
         resize_size=int(transform.resize_size[0]),
         crop_size=int(transform.crop_size[0]),
         mean=tuple(transform.mean),
         std=tuple(transform.std),
-        resample=resample,
+        resample=resampling(transform.interpolation.value),
     )
 
 
@@ -137,7 +137,7 @@ def classification_models() -> list[str]:
 
 
 def list_models() -> list[ModelInfo]:
-    """The bundled model, the featured torchvision models, then the rest of torchvision."""
+    """The bundled model, the featured torchvision models, the featured timm models, then the rest of torchvision."""
     lite0 = _lite0_weights_file()
     entries = [
         ModelInfo(
@@ -149,19 +149,31 @@ def list_models() -> list[ModelInfo]:
         )
     ]
     others = [name for name in classification_models() if name not in FEATURED_TORCHVISION]
-    for name in [*FEATURED_TORCHVISION, *others]:
-        weights = _torchvision_weights(name)
-        cached = checkpoint_path(weights.url)
-        entries.append(
-            ModelInfo(
-                name,
-                "torchvision",
-                f"torchvision {name}, {weights.name} ({weights.meta.get('_file_size', 0):.0f} MB)",
-                cached.is_file(),
-                str(cached),
-            )
+    torchvision_entries = [_torchvision_entry(name) for name in [*FEATURED_TORCHVISION, *others]]
+    timm_entries = [
+        ModelInfo(
+            TIMM_PREFIX + entry.name,
+            "timm",
+            f"timm {entry.name} (weights from the Hugging Face hub)",
+            entry.cached is not None,
+            str(entry.cached or entry.cache_dir),
         )
-    return entries
+        for entry in featured_timm()
+    ]
+    featured = len(FEATURED_TORCHVISION)
+    return [*entries, *torchvision_entries[:featured], *timm_entries, *torchvision_entries[featured:]]
+
+
+def _torchvision_entry(name: str) -> ModelInfo:
+    weights = _torchvision_weights(name)
+    cached = checkpoint_path(weights.url)
+    return ModelInfo(
+        name,
+        "torchvision",
+        f"torchvision {name}, {weights.name} ({weights.meta.get('_file_size', 0):.0f} MB)",
+        cached.is_file(),
+        str(cached),
+    )
 
 
 def _build_lite0(pretrained: bool) -> torch.nn.Module:
@@ -173,6 +185,17 @@ def _build_lite0(pretrained: bool) -> torch.nn.Module:
     return model
 
 
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file: a JSON header and raw tensors, so nothing in it can run."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ModelLoadError(f"cannot read safetensors file {path}: {first_line(error)}") from None
+
+
 def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Load a state_dict refusing anything that would run code while unpickling."""
     try:
@@ -182,7 +205,7 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise ModelLoadError(f"model file not found: {path}") from None
     except Exception as error:  # a garbage file can fail inside the unpickler in any way
-        raise ModelLoadError(f"cannot read model file {path}: {_first_line(error)}") from None
+        raise ModelLoadError(f"cannot read model file {path}: {first_line(error)}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -198,7 +221,11 @@ def _refusal(path: Path, error: pickle.UnpicklingError) -> str:
     formats instead.
     """
     refused = _REFUSED_GLOBAL.search(str(error))
-    safe_formats = "save model.state_dict() (loaded with its architecture) or a TorchScript file instead"
+    safe_formats = (
+        "if you made it yourself, re-save it safely in the code that built the model: "
+        "safetensors.torch.save_file(model.state_dict(), 'model.safetensors') and load that with --arch, "
+        "or torch.export.save(torch.export.export(model, (example,)), 'model.pt2'), or a TorchScript file"
+    )
     if refused:
         return (
             f"refused to load {path}: it holds Python objects, not only tensors (it asks for "
@@ -208,11 +235,6 @@ def _refusal(path: Path, error: pickle.UnpicklingError) -> str:
         f"refused to load {path}: not a weights-only PyTorch file, and unpickling it anyway "
         f"could run code; {safe_formats}"
     )
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -256,9 +278,7 @@ def _last_line(error: BaseException) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
-def _load_user_model(
-    path: Path, arch: str | None, labels: tuple[str, ...] | None
-) -> tuple[torch.nn.Module, InputSpec, str]:
+def _load_user_model(path: Path, arch: str | None) -> tuple[torch.nn.Module, InputSpec, str]:
     if not path.is_file():
         raise ModelLoadError(f"model file not found: {path}")
     if _is_torchscript(path):
@@ -269,36 +289,65 @@ def _load_user_model(
                 warnings.simplefilter("ignore", FutureWarning)
                 module = torch.jit.load(str(path), map_location="cpu")
         except RuntimeError as error:
-            raise ModelLoadError(f"cannot load TorchScript {path}: {_first_line(error)}") from None
+            raise ModelLoadError(f"cannot load TorchScript {path}: {first_line(error)}") from None
         return module, InputSpec(), f"{path.name} (TorchScript)"
-    state = _load_state_dict(path)
+    if is_exported_program(path):
+        module, size = load_exported(path)
+        spec = InputSpec() if size is None else InputSpec(resize_size=math.floor(size / _CROP_FRACTION), crop_size=size)
+        return module, spec, f"{path.name} (torch.export)"
+    state = _load_safetensors(path) if path.suffix == ".safetensors" else _load_state_dict(path)
     if not arch:
         raise ModelLoadError(
-            f"{path} is a state_dict: name its torchvision architecture (--arch on the command line, "
-            "e.g. resnet50)"
+            f"{path} is a state_dict: name its architecture (--arch on the command line, e.g. resnet50, "
+            "or timm/convnext_tiny for a timm model)"
         )
-    weights = _torchvision_weights(arch)
-    classes = _classes_in_state(state, labels)
+    module, spec = _fit_architecture(path, arch, _strip_wrapper_prefix(state))
+    return module, spec, f"{path.name} ({arch})"
+
+
+def _strip_wrapper_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop the ``module.`` that DataParallel and DistributedDataParallel put before every key."""
+    if state and all(key.startswith("module.") for key in state):
+        return {key.removeprefix("module."): tensor for key, tensor in state.items()}
+    return state
+
+
+def _build_architecture(arch: str, num_classes: int | None) -> tuple[torch.nn.Module, InputSpec]:
+    """A torchvision name, or ``timm/<name>``, with random weights and that many outputs."""
+    if is_timm_name(arch):
+        return build_timm_architecture(arch.removeprefix(TIMM_PREFIX), num_classes)
     try:
-        module = _torchvision().get_model(arch, weights=None, num_classes=classes)
+        weights = _torchvision_weights(arch)
+    except ModelLoadError:
+        raise ModelLoadError(
+            f"unknown architecture {arch!r}: a torchvision name (e.g. resnet50) or timm/<name>"
+        ) from None
+    extra = {} if num_classes is None else {"num_classes": num_classes}
+    return _torchvision().get_model(arch, weights=None, **extra), _spec_from_weights(weights)
+
+
+def _fit_architecture(path: Path, arch: str, state: dict[str, torch.Tensor]) -> tuple[torch.nn.Module, InputSpec]:
+    """Build ``arch`` with as many outputs as the state_dict's classifier head, and load it.
+
+    The head is the architecture's last weight matrix (or 1x1 convolution),
+    found on a model built on the meta device (no memory, no initialisation
+    time); its rows in the state_dict are the classes. That is read from the
+    weights rather than from the labels, so a labels file of the wrong length
+    is reported as such instead of as a state_dict that does not fit.
+    """
+    with torch.device("meta"):
+        blank, _ = _build_architecture(arch, None)
+    heads = [key for key, tensor in blank.state_dict().items() if key.endswith("weight") and tensor.ndim >= 2]
+    if not heads or heads[-1] not in state:
+        missing = heads[-1] if heads else "classifier head"
+        raise ModelLoadError(f"{path} does not fit {arch}: it has no {missing} (the classifier head)")
+    classes = int(state[heads[-1]].shape[0])
+    module, spec = _build_architecture(arch, classes)
+    try:
         module.load_state_dict(state)
     except (RuntimeError, TypeError, ValueError) as error:
-        raise ModelLoadError(f"{path} does not fit {arch}: {_first_line(error)}") from None
-    return module, _spec_from_weights(weights), f"{path.name} ({arch})"
-
-
-def _classes_in_state(state: dict[str, torch.Tensor], labels: tuple[str, ...] | None) -> int:
-    """The output size of the last 2-D weight: the classifier head of a torchvision model.
-
-    Read from the weights rather than from the labels, so a labels file of the
-    wrong length is reported as such instead of as a state_dict that does not fit.
-    """
-    heads = [tensor for key, tensor in state.items() if key.endswith("weight") and tensor.ndim == 2]
-    if heads:
-        return int(heads[-1].shape[0])
-    if labels:
-        return len(labels)
-    raise ModelLoadError("cannot tell the number of classes from this state_dict; pass --labels")
+        raise ModelLoadError(f"{path} does not fit {arch}: {first_line(error)}") from None
+    return module, spec
 
 
 def load_model(
@@ -319,9 +368,12 @@ def load_model(
     given_labels = read_labels(labels_file) if labels_file else None
     if name == DEFAULT_MODEL:
         module, spec, labels, shown = _build_lite0(pretrained), _LITE0_SPEC, imagenet_labels(), name
-    elif Path(name).suffix in (".pt", ".pth", ".ts", ".pt2", ".bin") or Path(name).is_file():
-        module, spec, shown = _load_user_model(Path(name), arch, given_labels)
+    elif Path(name).suffix in _TORCH_FILE_SUFFIXES or Path(name).is_file():
+        module, spec, shown = _load_user_model(Path(name), arch)
         labels = None
+    elif is_timm_name(name):
+        module, spec, labels = load_timm(name, pretrained, allow_download)
+        shown = name
     else:
         weights = _torchvision_weights(name)
         spec, labels, shown = _spec_from_weights(weights), tuple(weights.meta["categories"]), name
