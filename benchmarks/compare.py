@@ -6,6 +6,12 @@ subprocess timed by wall clock from spawn to exit. The baseline runs at its
 best setting (found by a quick grid unless given), and the two sides alternate
 round by round so drift in machine load hits both alike.
 
+Ours runs once per preprocessing mode each round, so the speed ratio is
+reported at equal fidelity (``exact``, the same model input as the
+baseline's transform) beside the default and ``fast``, each with its top-1
+agreement with the baseline's own predictions: overall and where the
+baseline is at least 50% sure.
+
     python3 benchmarks/compare.py --count 200 --size 1600x1200 --device cpu --rounds 3
 """
 
@@ -28,6 +34,8 @@ from pathlib import Path
 
 import torch
 
+from batch_classifier.engine.fidelity import DEFAULT_PREPROCESS, PREPROCESS_CHOICES
+from batch_classifier.engine.models import imagenet_labels
 from make_corpus import make_corpus, parse_size
 
 HERE = Path(__file__).resolve().parent
@@ -35,6 +43,7 @@ BASELINE_SCRIPT = HERE / "dataloader_baseline.py"
 CPU_GRID = ((0, 1, 2), (8, 32, 64))
 CUDA_GRID = ((8, 16), (64, 128, 256))
 SUMMARY_RATE = re.compile(r"images, [\d,]+ errors, ([\d,.]+) img/s")
+SURE = 0.5
 
 
 @dataclass
@@ -79,34 +88,51 @@ def baseline_cmd(corpus: Path, workers: int, batch_size: int, device: str) -> li
             "--batch-size", str(batch_size), "--device", device]
 
 
-def ours_cmd(corpus: Path, csv_path: Path, device: str) -> list[str]:
+def ours_cmd(corpus: Path, csv_path: Path, device: str, preprocess: str) -> list[str]:
     return [sys.executable, "-m", "batch_classifier", "classify", str(corpus), "--csv", str(csv_path),
-            "--device", device]
+            "--device", device, "--preprocess", preprocess]
 
 
-def csv_data_rows(path: Path) -> int:
-    """Rows after the header, to check that ours classified every image rather than timing a partial run."""
-    with open(path, newline="") as handle:
-        return max(0, sum(1 for _ in csv.reader(handle)) - 1)
+def csv_labels(path: Path) -> dict[str, str]:
+    """Each row's top-1 label by resolved path, to check every image was classified and compare predictions."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {os.path.realpath(row["path"]): row["label"] for row in csv.DictReader(handle)}
 
 
-def run_ours(corpus: Path, device: str, images: int) -> Run:
+def run_ours(corpus: Path, device: str, images: int, preprocess: str) -> tuple[Run, dict[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "out.csv"
-        run, done = timed(ours_cmd(corpus, csv_path, device), images)
-        rows = csv_data_rows(csv_path)
-    if rows != images:
-        raise SystemExit(f"batch-classifier wrote {rows} rows for {images} images")
+        run, done = timed(ours_cmd(corpus, csv_path, device, preprocess), images)
+        labels = csv_labels(csv_path)
+    if len(labels) != images:
+        raise SystemExit(f"batch-classifier wrote {len(labels)} rows for {images} images")
     summary = SUMMARY_RATE.search(done.stderr)
     if summary is None:
         raise SystemExit(f"no run summary in batch-classifier's output:\n{done.stderr}")
-    return replace(run, run_img_per_s=float(summary.group(1).replace(",", "")))
+    return replace(run, run_img_per_s=float(summary.group(1).replace(",", ""))), labels
 
 
-def run_baseline(corpus: Path, workers: int, batch_size: int, device: str, images: int) -> Run:
-    run, done = timed(baseline_cmd(corpus, workers, batch_size, device), images)
+def run_baseline(
+    corpus: Path, workers: int, batch_size: int, device: str, images: int
+) -> tuple[Run, dict[str, tuple[str, float]]]:
+    """The timed run, and its predictions: each resolved path's top-1 label and probability."""
+    with tempfile.TemporaryDirectory() as tmp:
+        predictions_path = Path(tmp) / "predictions.json"
+        run, done = timed(baseline_cmd(corpus, workers, batch_size, device)
+                          + ["--predictions", str(predictions_path)], images)
+        predictions = json.loads(predictions_path.read_text(encoding="utf-8"))
     loop = json.loads(done.stdout.strip().splitlines()[-1])
-    return replace(run, run_img_per_s=loop["img_per_s"])
+    names = imagenet_labels()
+    top1 = {os.path.realpath(path): (names[index], p) for path, (index, p) in predictions.items()}
+    return replace(run, run_img_per_s=loop["img_per_s"]), top1
+
+
+def agreement(ours: dict[str, str], baseline: dict[str, tuple[str, float]]) -> dict:
+    """Top-1 agreement with the baseline in percent, overall and where the baseline is >= 50% sure."""
+    same = [ours.get(path) == label for path, (label, _) in baseline.items()]
+    sure = [ours.get(path) == label for path, (label, p) in baseline.items() if p >= SURE]
+    return {"top1_agreement_percent": round(100 * sum(same) / max(1, len(same)), 2),
+            "sure_images": len(sure), "sure_agreement_percent": round(100 * sum(sure) / max(1, len(sure)), 2)}
 
 
 def run_grid(corpus: Path, device: str, images: int) -> list[dict]:
@@ -115,7 +141,7 @@ def run_grid(corpus: Path, device: str, images: int) -> list[dict]:
     results = []
     for workers in worker_options:
         for batch_size in batch_options:
-            run = run_baseline(corpus, workers, batch_size, device, images)
+            run, _ = run_baseline(corpus, workers, batch_size, device, images)
             results.append({"workers": workers, "batch_size": batch_size, **asdict(run)})
             print(f"  grid workers={workers:<2} batch={batch_size:<3} process {run.img_per_s:7.2f} img/s "
                   f"({run.seconds:6.1f} s, cpu {run.cpu_s:6.1f} s)  loop {run.run_img_per_s:7.2f} img/s", flush=True)
@@ -142,24 +168,37 @@ def machine_info(device: str) -> dict:
     return info
 
 
+def mode_name(mode: str) -> str:
+    return f"{mode} (default)" if mode == DEFAULT_PREPROCESS else mode
+
+
 def print_report(info: dict, corpus: str, best: dict, rounds: list[dict], summary: dict) -> None:
     print()
     print("machine: " + ", ".join(f"{key} {value}" for key, value in info.items()))
     print(f"corpus:  {corpus}")
     print(f"baseline: dataloader_baseline.py --workers {best['workers']} --batch-size {best['batch_size']}")
-    print("ours:     batch-classifier classify (defaults)")
+    print("ours:     batch-classifier classify (defaults) --preprocess MODE")
     print()
-    print(f"{'round':<8}{'baseline img/s':>16}{'ours img/s':>12}{'baseline s':>12}{'ours s':>8}"
-          f"{'baseline cpu s':>16}{'ours cpu s':>12}{'baseline in-run':>17}{'ours in-run':>13}")
+    sides = ["baseline", *PREPROCESS_CHOICES]
+    print(f"{'round':<8}" + "".join(f"{side + ' img/s':>16}{'s':>8}{'cpu s':>8}{'in-run':>9}" for side in sides))
     for number, row in enumerate(rounds, 1):
-        base, ours = row["baseline"], row["ours"]
-        print(f"{number:<8}{base['img_per_s']:>16.2f}{ours['img_per_s']:>12.2f}{base['seconds']:>12.2f}"
-              f"{ours['seconds']:>8.2f}{base['cpu_s']:>16.2f}{ours['cpu_s']:>12.2f}"
-              f"{base['run_img_per_s']:>17.2f}{ours['run_img_per_s']:>13.2f}")
-    print(f"{'median':<8}{summary['baseline_median_img_per_s']:>16.2f}{summary['ours_median_img_per_s']:>12.2f}"
-          f"{'':>48}{summary['baseline_median_run_img_per_s']:>17.2f}{summary['ours_median_run_img_per_s']:>13.2f}")
-    print(f"ratio ours/baseline: {summary['ratio']:.2f}x whole process (the target), "
-          f"{summary['run_ratio']:.2f}x in-run (after start-up and model loading)")
+        print(f"{number:<8}" + "".join(f"{row[side]['img_per_s']:>16.2f}{row[side]['seconds']:>8.2f}"
+                                       f"{row[side]['cpu_s']:>8.2f}{row[side]['run_img_per_s']:>9.2f}"
+                                       for side in sides))
+    print()
+    print(f"{'':<16}{'median img/s':>14}{'ratio':>8}{'in-run img/s':>14}{'in-run ratio':>14}"
+          f"{'top-1 agreement':>17}{'where sure':>12}")
+    print(f"{'baseline':<16}{summary['baseline_median_img_per_s']:>14.2f}{'':>8}"
+          f"{summary['baseline_median_run_img_per_s']:>14.2f}")
+    for mode in PREPROCESS_CHOICES:
+        ours = summary["modes"][mode]
+        print(f"{mode_name(mode):<16}{ours['median_img_per_s']:>14.2f}{ours['ratio']:>7.2f}x"
+              f"{ours['median_run_img_per_s']:>14.2f}{ours['run_ratio']:>13.2f}x"
+              f"{ours['top1_agreement_percent']:>16.1f}%{ours['sure_agreement_percent']:>11.1f}%")
+    default = summary["modes"][DEFAULT_PREPROCESS]
+    print(f"ratio ours/baseline: {default['ratio']:.2f}x whole process (the target), "
+          f"{default['run_ratio']:.2f}x in-run (after start-up and model loading), default mode; "
+          f"agreement where the baseline is >= {SURE:.0%} sure counts {default['sure_images']} images")
     if info["load_avg_1min"] > 0.5:
         print("warning: the machine was busy before the runs began (load average above 0.5); rerun when idle")
 
@@ -194,21 +233,33 @@ def main(argv: list[str] | None = None) -> int:
         best = {"workers": args.baseline_workers, "batch_size": args.baseline_batch_size}
 
     rounds = []
+    agreements: dict[str, dict] = {}
     for number in range(1, args.rounds + 1):
-        base = run_baseline(corpus, best["workers"], best["batch_size"], args.device, args.count)
-        ours = run_ours(corpus, args.device, args.count)
-        rounds.append({"baseline": asdict(base), "ours": asdict(ours)})
+        base, predictions = run_baseline(corpus, best["workers"], best["batch_size"], args.device, args.count)
+        row = {"baseline": asdict(base)}
+        for mode in PREPROCESS_CHOICES:
+            ours, labels = run_ours(corpus, args.device, args.count, mode)
+            row[mode] = asdict(ours)
+            agreements[mode] = agreement(labels, predictions)
+        rounds.append(row)
         print(f"  round {number}: baseline {base.img_per_s:.2f} img/s (cpu {base.cpu_s:.1f} s), "
-              f"ours {ours.img_per_s:.2f} img/s (cpu {ours.cpu_s:.1f} s)", flush=True)
+              + ", ".join(f"{mode} {row[mode]['img_per_s']:.2f} img/s (cpu {row[mode]['cpu_s']:.1f} s)"
+                          for mode in PREPROCESS_CHOICES), flush=True)
 
-    base_median = statistics.median(row["baseline"]["img_per_s"] for row in rounds)
-    ours_median = statistics.median(row["ours"]["img_per_s"] for row in rounds)
-    base_run_median = statistics.median(row["baseline"]["run_img_per_s"] for row in rounds)
-    ours_run_median = statistics.median(row["ours"]["run_img_per_s"] for row in rounds)
-    summary = {"baseline_median_img_per_s": base_median, "ours_median_img_per_s": ours_median,
-               "ratio": round(ours_median / base_median, 3),
-               "baseline_median_run_img_per_s": base_run_median, "ours_median_run_img_per_s": ours_run_median,
-               "run_ratio": round(ours_run_median / base_run_median, 3)}
+    def median(side: str, key: str) -> float:
+        return statistics.median(row[side][key] for row in rounds)
+
+    base_median, base_run_median = median("baseline", "img_per_s"), median("baseline", "run_img_per_s")
+    modes = {mode: {"median_img_per_s": median(mode, "img_per_s"),
+                    "ratio": round(median(mode, "img_per_s") / base_median, 3),
+                    "median_run_img_per_s": median(mode, "run_img_per_s"),
+                    "run_ratio": round(median(mode, "run_img_per_s") / base_run_median, 3),
+                    **agreements[mode]}
+             for mode in PREPROCESS_CHOICES}
+    default = modes[DEFAULT_PREPROCESS]
+    summary = {"baseline_median_img_per_s": base_median, "baseline_median_run_img_per_s": base_run_median,
+               "default_preprocess": DEFAULT_PREPROCESS, "ratio": default["ratio"],
+               "run_ratio": default["run_ratio"], "modes": modes}
     print_report(info, corpus_text, best, rounds, summary)
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "corpus": corpus_text, "device": args.device,

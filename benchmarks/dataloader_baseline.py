@@ -7,7 +7,9 @@ a ``DataLoader`` with worker processes, the model in eval mode under
 transfer, no channels_last, no inference_mode: only what that user writes.
 
 Prints one JSON line: images, seconds (the inference loop, after the model has
-loaded) and img_per_s. Whole-process time is measured by ``compare.py``.
+loaded) and img_per_s. Whole-process time is measured by ``compare.py``, which
+also asks for the predictions (``--predictions FILE``: each path's top-1 class
+index and probability, as JSON) to measure how often ours agree.
 
     python3 benchmarks/dataloader_baseline.py /tmp/corpus200 --workers 2 --batch-size 8 --device cpu
 """
@@ -62,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--predictions", help="write each path's top-1 class index and probability here (JSON)")
     args = parser.parse_args(argv)
 
     device = torch.device(args.device)
@@ -89,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(json.dumps({"images": len(predictions), "seconds": round(seconds, 3),
                       "img_per_s": round(len(predictions) / seconds, 2)}))
+    if args.predictions:
+        with open(args.predictions, "w", encoding="utf-8") as handle:
+            json.dump({path: [i[0], p[0]] for path, i, p in predictions}, handle)
     return 0
 
 

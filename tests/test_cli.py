@@ -56,12 +56,25 @@ def test_csv_columns_and_error_rows(tiny_model, tmp_path: Path) -> None:
     with open(out, encoding="utf-8", newline="") as handle:
         header = next(csv.reader(handle))
     assert header == ["path", "status", "label", "confidence", "error", "label_2", "confidence_2",
-                      "model", "device", "batch_size", "top1_label", "true_label", "correct"]
+                      "model", "device", "batch_size", "runtime", "preprocess", "top1_label", "true_label",
+                      "correct"]
     rows = read_rows(out)
     assert [row["status"] for row in rows] == ["ok", "error", "ok"]
     assert [row["label"] for row in rows] == ["red", "", "green"]
     assert rows[1]["error"] == "file not found"
     assert rows[0]["device"] == "cpu" and rows[0]["model"] == "tiny.pt (TorchScript)"
+    assert {(row["runtime"], row["preprocess"]) for row in rows} == {("torch", "exact")}
+
+
+def test_preprocess_mode_is_chosen_and_recorded(tiny_model, tmp_path: Path, capsys) -> None:
+    images = write_colour_images(tmp_path / "in", ["red"])
+    out = tmp_path / "out.csv"
+    assert main(["classify", *tiny_args(tiny_model), "--quiet", "--preprocess", "fast", "--csv", str(out),
+                 str(images[0])]) == 0
+    assert [(row["label"], row["preprocess"]) for row in read_rows(out)] == [("red", "fast")]
+    with pytest.raises(SystemExit) as usage:
+        main(["classify", *tiny_args(tiny_model), "--preprocess", "sloppy", str(images[0])])
+    assert usage.value.code == 2 and "invalid choice: 'sloppy'" in capsys.readouterr().err
 
 
 def test_csv_to_standard_output_when_no_file_is_named(tiny_model, tmp_path: Path, capsys) -> None:

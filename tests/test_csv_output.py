@@ -38,7 +38,8 @@ TOP_K = 3
 
 def _ok(index: int, path: str, label: str = "cat") -> ImageResult:
     return ImageResult(
-        index, path, "ok", (Prediction(label, 0.9), Prediction("dog", 0.05)), model="tiny.pt", device="cpu", batch_size=4
+        index, path, "ok", (Prediction(label, 0.9), Prediction("dog", 0.05)), model="tiny.pt", device="cpu", batch_size=4,
+        runtime="torch", preprocess="exact",
     )
 
 
@@ -68,7 +69,7 @@ def test_rfc4180_quoting_and_line_ends(tmp_path: Path) -> None:
     write_csv(out, [_ok(0, 'a, "b"\nc.png')], TOP_K)
     raw = out.read_bytes()
     assert raw.startswith(b"path,status,label,confidence,error,label_2,confidence_2,label_3,confidence_3,")
-    assert b'"a, ""b""\nc.png",ok,cat,0.900000,,dog,0.050000,,,tiny.pt,cpu,4,,,\r\n' in raw
+    assert b'"a, ""b""\nc.png",ok,cat,0.900000,,dog,0.050000,,,tiny.pt,cpu,4,torch,exact,,,\r\n' in raw
     assert raw.endswith(b"\r\n")
 
 

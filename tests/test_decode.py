@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 
 import corpus
 from batch_classifier.engine import decode
@@ -139,18 +139,27 @@ def test_animated_gif_uses_the_first_frame(tmp_path: Path) -> None:
     assert np.abs(_mean_colour(decode_file(0, str(path), SPEC).pixels) - corpus.BLUE).max() <= 8
 
 
-def test_big_jpeg_uses_draft_mode_and_keeps_the_picture(tmp_path: Path) -> None:
+def test_only_fast_mode_drafts_a_big_jpeg_and_both_keep_the_picture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "big.jpg"
     left_red_right_blue = corpus.solid("RGB", (3200, 2400), corpus.RED)
     left_red_right_blue.paste(corpus.BLUE, (1600, 0, 3200, 2400))
     left_red_right_blue.save(path, quality=90)
-    with Image.open(path) as image:
-        decode._request_draft(image, SPEC)
-        assert min(image.size) >= SPEC.resize_size, "draft must not go below what the crop needs"
-        assert image.size[0] < 3200, "a big JPEG should be scaled down while decoding"
-    pixels, _ = load_pixels(str(path), SPEC)
-    assert np.abs(pixels[:, :100].reshape(-1, 3).mean(axis=0) - corpus.RED).max() <= 10
-    assert np.abs(pixels[:, -100:].reshape(-1, 3).mean(axis=0) - corpus.BLUE).max() <= 10
+    decoded_sizes: list[tuple[int, int]] = []
+    real_load = JpegImagePlugin.JpegImageFile.load
+
+    def load(image: JpegImagePlugin.JpegImageFile):  # type: ignore[no-untyped-def]
+        decoded_sizes.append(image.size)
+        return real_load(image)
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", load)
+    for mode in ("exact", "fast"):
+        pixels, _ = load_pixels(str(path), SPEC, preprocess=mode)
+        assert np.abs(pixels[:, :100].reshape(-1, 3).mean(axis=0) - corpus.RED).max() <= 10
+        assert np.abs(pixels[:, -100:].reshape(-1, 3).mean(axis=0) - corpus.BLUE).max() <= 10
+    assert decoded_sizes[0] == (3200, 2400), "exact decodes every pixel"
+    assert decoded_sizes[-1] == (800, 600), "fast lets the DCT scale by 1/4, keeping twice the resize size"
 
 
 def test_named_pipe_does_not_block(tmp_path: Path) -> None:

@@ -102,7 +102,7 @@ def test_a_bug_in_the_decode_stage_stops_the_run_instead_of_hanging_it(tiny_mode
     """Bad files become rows; a bug is different: the run must end and raise it, never wait forever."""
     paths = write_colour_images(tmp_path, ["red", "blue"])
 
-    def broken_decoder(index, path, spec, thumbnail=True):  # type: ignore[no-untyped-def]
+    def broken_decoder(*args):  # type: ignore[no-untyped-def]
         time.sleep(0.2)  # still busy when the walk ends, so the failure surfaces after it
         raise RuntimeError("decoder bug")
 

@@ -20,6 +20,7 @@ from . import __version__
 from .engine.control import RunControl
 from .engine.csv_output import CsvMismatchError, CsvResultWriter, done_paths
 from .engine.devices import DEVICE_CHOICES, PRECISION_CHOICES
+from .engine.fidelity import DEFAULT_PREPROCESS, PREPROCESS_CHOICES, PREPROCESS_HELP
 from .engine.models import DEFAULT_MODEL, list_models
 from .engine.pipeline import DECODE_CHOICES, DEFAULT_MAX_WAIT_MS, START_ERRORS, Classifier, RunConfig
 from .engine.records import BatchOutcome
@@ -87,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("--top-k", type=_positive_int, default=5)
     classify.add_argument("--decode", default="auto", choices=DECODE_CHOICES)
+    classify.add_argument(
+        "--preprocess",
+        default=DEFAULT_PREPROCESS,
+        choices=PREPROCESS_CHOICES,
+        help="; ".join(f"{mode}: {text}" for mode, text in PREPROCESS_HELP.items()) + f" (default {DEFAULT_PREPROCESS})",
+    )
     classify.add_argument("--decode-workers", type=_positive_int, help="decode threads (default: per device)")
     classify.add_argument("--recursive", action=argparse.BooleanOptionalAction, default=True,
                           help="walk sub-folders (default: yes)")
@@ -164,6 +171,7 @@ def run_classify(args: argparse.Namespace) -> int:
             max_wait_ms=args.max_wait_ms,
             top_k=args.top_k,
             decode=args.decode,
+            preprocess=args.preprocess,
             recursive=args.recursive,
             decode_workers=args.decode_workers,
             thumbnails=False,

@@ -21,7 +21,7 @@ from .records import ImageResult
 from .sources import display_path
 
 BASE_COLUMNS = ("path", "status", "label", "confidence", "error")
-TRAILING_COLUMNS = ("model", "device", "batch_size")
+TRAILING_COLUMNS = ("model", "device", "batch_size", "runtime", "preprocess")
 TRUTH_COLUMNS = ("top1_label", "true_label", "correct")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_GUARD = "'"
@@ -74,6 +74,8 @@ def row_cells(result: ImageResult, top_k: int) -> list[str]:
         neutralise(result.model),
         neutralise(result.device),
         str(result.batch_size) if result.batch_size else "",
+        neutralise(result.runtime),
+        neutralise(result.preprocess),
         neutralise(result.top1_label),
         neutralise(result.true_label),
         {True: "1", False: "0", None: ""}[result.correct],

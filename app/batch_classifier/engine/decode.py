@@ -1,16 +1,17 @@
 """Read one image file into uint8 pixels at the model's input size, or say why not.
 
-Runs in a thread pool: Pillow releases the GIL while it decodes. The work is
-arranged so a big photo costs little: JPEG draft mode lets the decoder scale
-by 1/2, 1/4 or 1/8 during the DCT, and the resize reads only the pixels that
-survive the centre crop, so a 1x20000 strip or a 100 MP scan is as cheap as a
-thumbnail. Any failure becomes a one-line reason; nothing here raises.
+Runs in a thread pool: Pillow releases the GIL while it decodes. The pixels
+are cut on the model's reference grid (``fidelity.py``): in ``exact`` mode the
+crop equals torchvision's ``Resize`` + ``CenterCrop`` bit for bit; in ``fast``
+mode JPEG draft mode lets the decoder scale by 1/2, 1/4 or 1/8 during the DCT
+first. A strip thousands of pixels long is resampled only where the crop
+keeps it, so it costs no more memory than a photo. Any failure becomes a
+one-line reason; nothing here raises.
 """
 
 from __future__ import annotations
 
 import errno
-import math
 import os
 import stat
 import time
@@ -20,8 +21,9 @@ from typing import BinaryIO
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from .fidelity import DEFAULT_PREPROCESS, draft_request, reference_grid
 from .records import DecodedImage
 
 # Refuse images whose header claims more pixels than this before decoding a
@@ -29,6 +31,7 @@ from .records import DecodedImage
 MAX_PIXELS = 2 * 89_478_485
 THUMBNAIL_SIZE = 64
 _WIDE_GREY_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
+_SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the image a quarter
 
 # Pillow warns about odd files (large images below the limit, corrupt EXIF,
 # truncated metadata) that this module either decodes anyway or turns into an
@@ -51,21 +54,6 @@ class InputSpec:
 
 class DecodeError(Exception):
     """A file that cannot become pixels; the message is the row's one-line reason."""
-
-
-def crop_box(width: int, height: int, spec: InputSpec) -> tuple[float, float, float, float]:
-    """The region of the original image that resize-then-centre-crop keeps.
-
-    Resizing the short side to ``resize_size`` scales by ``s``; the crop then
-    keeps ``crop_size / s`` original pixels each way around the centre (or the
-    whole side, when the image is smaller than the crop).
-    """
-    scale = spec.resize_size / min(width, height)
-    keep_w = min(width, spec.crop_size / scale)
-    keep_h = min(height, spec.crop_size / scale)
-    left = (width - keep_w) / 2
-    top = (height - keep_h) / 2
-    return (left, top, left + keep_w, top + keep_h)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -105,19 +93,14 @@ def _wide_grey_to_rgb(image: Image.Image) -> Image.Image:
     return Image.fromarray(grey).convert("RGB")
 
 
-def _request_draft(image: Image.Image, spec: InputSpec) -> None:
-    """Ask a JPEG decoder to downscale during decode, never below what the crop needs."""
-    if image.format != "JPEG":
-        return
-    width, height = image.size
-    scale = min(width, height) / spec.resize_size
-    if scale <= 1:
-        return
-    image.draft("RGB", (math.ceil(width / scale), math.ceil(height / scale)))
+def load_pixels(
+    path: str, spec: InputSpec, thumbnail: bool = True, preprocess: str = DEFAULT_PREPROCESS
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decode ``path`` to (model input HWC uint8, thumbnail HWC uint8 if asked for); raise DecodeError.
 
-
-def load_pixels(path: str, spec: InputSpec, thumbnail: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """Decode ``path`` to (model input HWC uint8, thumbnail HWC uint8 if asked for); raise DecodeError."""
+    The model input is cut on the reference grid of the upright image's full
+    size, whatever scale a ``fast`` JPEG draft decoded it at.
+    """
     try:
         with open_regular_file(path) as handle, Image.open(handle) as image:
             width, height = image.size
@@ -128,8 +111,11 @@ def load_pixels(path: str, spec: InputSpec, thumbnail: bool = True) -> tuple[np.
                 )
             if width < 1 or height < 1:
                 raise DecodeError(f"image has no pixels ({width}x{height})")
-            _request_draft(image, spec)
+            if image.format == "JPEG" and (request := draft_request(width, height, spec.resize_size, preprocess)):
+                image.draft("RGB", request)
             image.load()
+            if image.getexif().get(ExifTags.Base.Orientation) in _SWAPPING_ORIENTATIONS:
+                width, height = height, width  # the grid is the upright image's, at its full size
             upright = ImageOps.exif_transpose(image)
             rgb = _to_rgb(upright)
     except DecodeError:
@@ -146,14 +132,17 @@ def load_pixels(path: str, spec: InputSpec, thumbnail: bool = True) -> tuple[np.
         raise DecodeError(f"corrupt or truncated image: {_one_line(error)}") from None
     except MemoryError:
         raise DecodeError("not enough memory to decode this image") from None
-    pixels = rgb.resize(
-        (spec.crop_size, spec.crop_size), spec.resample, box=crop_box(*rgb.size, spec)
-    )
+    grid = reference_grid(width, height, spec.resize_size, spec.crop_size)
+    if grid.whole_image_fits:
+        resized = rgb.resize((grid.width, grid.height), spec.resample)
+        pixels = resized.crop(grid.box)  # outside the image, Pillow fills black, as the reference pads
+    else:
+        resized = rgb
+        pixels = rgb.resize((spec.crop_size, spec.crop_size), spec.resample, box=grid.source_box(*rgb.size))
     if not thumbnail:
         return np.array(pixels), None
-    small = rgb.copy()
-    small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.BILINEAR)
-    return np.array(pixels), np.array(small)
+    resized.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.BILINEAR)
+    return np.array(pixels), np.array(resized)
 
 
 def open_regular_file(path: str) -> BinaryIO:
@@ -206,11 +195,13 @@ def _one_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
-def decode_file(index: int, path: str, spec: InputSpec, thumbnail: bool = True) -> DecodedImage:
+def decode_file(
+    index: int, path: str, spec: InputSpec, thumbnail: bool = True, preprocess: str = DEFAULT_PREPROCESS
+) -> DecodedImage:
     """Decode one input for the batcher; any failure becomes an error record."""
     started = time.perf_counter()
     try:
-        pixels, small = load_pixels(path, spec, thumbnail)
+        pixels, small = load_pixels(path, spec, thumbnail, preprocess)
     except DecodeError as error:
         return DecodedImage(
             index, path, error=str(error), decode_ms=(time.perf_counter() - started) * 1000

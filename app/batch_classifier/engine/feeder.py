@@ -59,6 +59,7 @@ class Feeder:
     def __init__(
         self,
         spec: InputSpec,
+        preprocess: str,
         workers: int,
         window: int,
         ready: queue.Queue[object],
@@ -69,6 +70,7 @@ class Feeder:
     ) -> None:
         self.failure: BaseException | None = None
         self._spec = spec
+        self._preprocess = preprocess
         self._workers = workers
         self._window = window
         self._ready = ready
@@ -126,7 +128,10 @@ class Feeder:
                 return DecodedImage(
                     item.index, item.path, encoded=encoded, decode_ms=(time.perf_counter() - started) * 1000
                 )
-        return decode_file(item.index, item.path, self._spec, self._thumbnails)
+        return self._decode_with_pillow(item)
+
+    def _decode_with_pillow(self, item: SourceItem | DecodedImage) -> DecodedImage:
+        return decode_file(item.index, item.path, self._spec, self._thumbnails, self._preprocess)
 
     def _bytes_to_hold(self, path: str) -> int:
         """What reading ``path`` for the GPU will hold until it is decoded: its size, or 0 for Pillow's files."""
@@ -181,7 +186,7 @@ class Feeder:
         self._committed_bytes -= sum(size for _, _, size in gathered)
         items = [item for item, _, _ in gathered]
         failed = [item for item, result in zip(items, on_device) if result is None]
-        fallbacks = pool.map(lambda item: decode_file(item.index, item.path, self._spec, self._thumbnails), failed)
+        fallbacks = pool.map(self._decode_with_pillow, failed)
         retried = {item.index: decoded for item, decoded in zip(failed, fallbacks)}
         for item, result in zip(items, on_device):
             if result is None:

@@ -1,11 +1,16 @@
-"""Decode JPEGs on the GPU (nvjpeg) in batched calls, then crop and resize there.
+"""Decode JPEGs on the GPU (nvjpeg) in batched calls, then resize and crop there on the reference grid.
 
 On an H100 this decodes about six times faster than 16 Pillow threads, which
 makes it the end-to-end ceiling, so the work around nvjpeg is kept to a few
 kernel launches per batch rather than per image: photos of the same size
-(most of any camera's folder) are cropped, resized and thumbnailed as one
-stacked tensor. Device memory is bounded by the pixel counts the headers
-claim, so a batch of 24-megapixel photos is decoded a slice at a time.
+(most of any camera's folder) are resized, cropped and thumbnailed as one
+stacked tensor, on the grid of the model's reference transform (``fidelity.py``).
+nvjpeg and the GPU's resampling are not bit-identical to libjpeg-turbo and
+Pillow, so this path is held to top-1 agreement with the CPU's ``exact``
+mode instead (``benchmarks/fidelity.py``); the preprocessing mode does not
+change it, as nvjpeg always decodes every pixel. Device memory is bounded by
+the pixel counts the headers claim, so a batch of 24-megapixel photos is
+decoded a slice at a time.
 
 A batched ``decode_jpeg`` fails as a whole if one file is bad, so a failed
 call is halved until the bad file stands alone; a file the GPU cannot decode
@@ -25,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from PIL import ExifTags, Image
 
-from .decode import MAX_PIXELS, THUMBNAIL_SIZE, InputSpec, crop_box, open_regular_file
+from .decode import MAX_PIXELS, THUMBNAIL_SIZE, InputSpec, open_regular_file
+from .fidelity import reference_grid
 from .records import EncodedJpeg
 
 # torchvision 0.29 deprecates its codecs in favour of TorchCodec and says so on
@@ -90,7 +96,9 @@ def decode_on_device(
 ) -> list[tuple[torch.Tensor, torch.Tensor | None] | None]:
     """(HWC uint8 model input on ``device``, HWC uint8 thumbnail on the host or None) per input.
 
-    None in place of the pair where the GPU could not decode the file. Without
+    None in place of the pair where the GPU could not decode the file, or
+    where the resized image would be too big to make whole (a strip far longer
+    than wide, which the Pillow path resamples only where it crops). Without
     ``thumbnails`` the full-size images are only cropped, which on the GPU
     halves the work around nvjpeg. On CUDA the work runs on a stream of its
     own and is finished on return: the model's stream, busy with the previous
@@ -111,18 +119,23 @@ def _decode_and_resize(
 ) -> list[tuple[torch.Tensor, torch.Tensor | None] | None]:
     inputs: list[torch.Tensor | None] = [None] * len(encoded)
     small: list[torch.Tensor | None] = [None] * len(encoded)
-    for call in _slices_within(encoded, PIXELS_PER_DECODE_CALL):
+    resizable = [
+        index
+        for index, jpeg in enumerate(encoded)
+        if reference_grid(jpeg.width, jpeg.height, spec.resize_size, spec.crop_size).whole_image_fits
+    ]
+    for run in _slices_within([encoded[index] for index in resizable], PIXELS_PER_DECODE_CALL):
+        call = [resizable[position] for position in run]
         decoded = [
             None if image is None else _upright(image, encoded[index].orientation)
             for index, image in zip(call, _decode_batch([encoded[index].data for index in call], device))
         ]
         for group in _same_shape_groups(call, decoded):
-            images = [image for _, image in group]
-            for (index, _), model_input in zip(group, _model_inputs(images, spec)):
-                inputs[index] = model_input
-            if thumbnails:
-                for (index, _), thumbnail in zip(group, _thumbnails(images)):
-                    small[index] = thumbnail
+            model_inputs, thumbnail_batch = _resized([image for _, image in group], spec, thumbnails)
+            for position, (index, _) in enumerate(group):
+                inputs[index] = model_inputs[position]
+                if thumbnail_batch is not None:
+                    small[index] = thumbnail_batch[position]
     on_host = iter(_to_host([thumbnail for thumbnail in small if thumbnail is not None]))
     return [
         None if model_input is None else (model_input, next(on_host) if thumbnails else None) for model_input in inputs
@@ -180,31 +193,35 @@ def _same_shape_groups(
             yield members[start : start + per_group]
 
 
-def _resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """NCHW uint8 to NHWC uint8 of the given size, antialiased like Pillow's resize.
-
-    Contiguous, so each image taken from it later is a plain view, not a copy.
-    """
-    resized = F.interpolate(images.float(), size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    return resized.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+def _interpolate(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """NCHW to float NCHW of the given size, antialiased like Pillow's resize (and torchvision's on tensors)."""
+    return F.interpolate(images.float(), size=(height, width), mode="bilinear", antialias=True, align_corners=False)
 
 
-def _model_inputs(images: list[torch.Tensor], spec: InputSpec) -> torch.Tensor:
-    """Centre crops at the model's size, cut as the Pillow path cuts them, of CHW images of one shape.
+def _to_hwc_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Float NCHW to contiguous uint8 NHWC, so each image taken from it later is a plain view, not a copy."""
+    return images.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
-    Only the crops are stacked: the resize then reads one contiguous block.
+
+def _resized(
+    images: list[torch.Tensor], spec: InputSpec, thumbnails: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Model inputs (and thumbnails) of CHW images of one shape, cut on the reference grid.
+
+    As the reference does, the whole image is resized and the crop taken
+    from it (one padding call crops, or pads with black where the crop is
+    larger than the image); the thumbnails are made from the resized images.
     """
     height, width = images[0].shape[-2:]
-    left, top, right, bottom = crop_box(width, height, spec)
-    rows = slice(int(top), max(int(top) + 1, round(bottom)))
-    columns = slice(int(left), max(int(left) + 1, round(right)))
-    return _resize(torch.stack([image[:, rows, columns] for image in images]), spec.crop_size, spec.crop_size)
-
-
-def _thumbnails(images: list[torch.Tensor]) -> torch.Tensor:
-    height, width = images[0].shape[-2:]
-    shrink = THUMBNAIL_SIZE / max(height, width)
-    return _resize(torch.stack(images), max(1, round(height * shrink)), max(1, round(width * shrink)))
+    grid = reference_grid(width, height, spec.resize_size, spec.crop_size)
+    resized = _interpolate(torch.stack(images), grid.height, grid.width)
+    left, top, right, bottom = grid.box
+    model_inputs = _to_hwc_uint8(F.pad(resized, (-left, right - grid.width, -top, bottom - grid.height)))
+    if not thumbnails:
+        return model_inputs, None
+    shrink = THUMBNAIL_SIZE / max(grid.height, grid.width)
+    small = _interpolate(resized, max(1, round(grid.height * shrink)), max(1, round(grid.width * shrink)))
+    return model_inputs, _to_hwc_uint8(small)
 
 
 def _to_host(thumbnails: list[torch.Tensor]) -> list[torch.Tensor]:

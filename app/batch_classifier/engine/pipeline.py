@@ -22,6 +22,7 @@ from .batcher import DynamicBatcher
 from .control import RunControl
 from .devices import DeviceUnavailable, device_label, precision_name, resolve_device, resolve_precision
 from .feeder import QUEUE_POLL_S, Feeder, drain
+from .fidelity import DEFAULT_PREPROCESS, PREPROCESS_CHOICES
 from .models import DEFAULT_MODEL, LoadedModel, ModelLoadError, load_model
 from .records import BatchOutcome, BatchStats, DecodedImage, ImageResult, Prediction
 from .runner import OUT_OF_MEMORY, Runner
@@ -46,6 +47,8 @@ class RunConfig:
     device: str = "auto"
     precision: str = "auto"
     decode: str = "auto"
+    preprocess: str = DEFAULT_PREPROCESS
+    """``exact`` or ``fast`` (``fidelity.py``): part of a run's identity, since it changes the predictions."""
     batch_size: int | None = None
     max_wait_ms: float = DEFAULT_MAX_WAIT_MS
     top_k: int = 5
@@ -105,6 +108,8 @@ class Classifier:
         self.device = resolve_device(config.device)
         autocast = resolve_precision(config.precision, self.device)
         self.precision = precision_name(autocast)
+        if config.preprocess not in PREPROCESS_CHOICES:
+            raise ValueError(f"unknown preprocessing {config.preprocess!r} (choose {' or '.join(PREPROCESS_CHOICES)})")
         gpu_decode = config.decode == "gpu" or (config.decode == "auto" and self.device.type == "cuda")
         if gpu_decode and self.device.type != "cuda":
             raise ValueError("GPU decoding needs a CUDA device (use decode auto or cpu)")
@@ -151,7 +156,15 @@ class Classifier:
         ready: queue.Queue[object] = queue.Queue(maxsize=window)
         stop = threading.Event()
         feeder = Feeder(
-            self.model.spec, self.decode_workers, window, ready, stop, control, self.jpeg_device, self.config.thumbnails
+            self.model.spec,
+            self.config.preprocess,
+            self.decode_workers,
+            window,
+            ready,
+            stop,
+            control,
+            self.jpeg_device,
+            self.config.thumbnails,
         )
         feeder_thread = threading.Thread(target=feeder.run, args=(items,), name="decode-feeder", daemon=True)
         batcher: DynamicBatcher[DecodedImage] = DynamicBatcher(ready, control.batch_size, control.max_wait_ms / 1000)
@@ -225,6 +238,8 @@ class Classifier:
                 model=self.model.name,
                 device=str(self.device),
                 batch_size=len(good),
+                runtime=self.runner.runtime,
+                preprocess=self.config.preprocess,
                 thumbnail=item.thumbnail,
             )
             for item in batch

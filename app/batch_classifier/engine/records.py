@@ -72,6 +72,8 @@ class ImageResult:
     model: str = ""
     device: str = ""
     batch_size: int = 0
+    runtime: str = ""
+    preprocess: str = ""
     thumbnail: torch.Tensor | None = field(default=None, compare=False, repr=False)
     min_confidence: float = 0.0
     """The threshold in force: an ok row whose top-1 confidence is below it is labelled ``unknown``."""

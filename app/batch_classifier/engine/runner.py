@@ -39,6 +39,9 @@ class Scores:
 class Runner:
     """Runs batches through one model on one device; call from one thread only."""
 
+    runtime = "torch"
+    """The name of what runs the model, written in every row (the ``runtime`` column)."""
+
     def __init__(
         self, model: LoadedModel, device: torch.device, autocast_dtype: torch.dtype | None, top_k: int
     ) -> None:

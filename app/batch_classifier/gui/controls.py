@@ -1,6 +1,6 @@
-"""The run settings panel: model, device, precision, decode, batch size and max wait.
+"""The run settings panel: model, device, precision, decode, preprocessing, batch size and max wait.
 
-Two kinds of knob. Model, device, precision and decode decide how the
+Two kinds of knob. Model, device, precision, decode and preprocessing decide how the
 Classifier is built, so changing one asks for a reload (``config_changed``).
 Batch size and max wait move live: the window passes them to the running
 job's RunControl, and the engine applies them at the next batch. The slider
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.devices import PRECISION_CHOICES, device_label
+from ..engine.fidelity import PREPROCESS_CHOICES, PREPROCESS_HELP
 from ..engine.models import FEATURED_TORCHVISION, ModelInfo
 from ..engine.pipeline import DECODE_CHOICES, RunConfig
 from . import settings as keys
@@ -86,6 +87,12 @@ class RunControls(QWidget):
             self.decode_combo.addItem(_DECODE_TEXT.get(choice, choice), choice)
         if not any(device.startswith("cuda") for device in devices):
             self._disable_item(self.decode_combo, "gpu", "GPU decoding needs a CUDA device")
+        self.preprocess_combo = QComboBox()
+        for choice in PREPROCESS_CHOICES:
+            self.preprocess_combo.addItem(choice.capitalize(), choice)
+        self.preprocess_note = QLabel()
+        self.preprocess_note.setWordWrap(True)
+        self.preprocess_note.setEnabled(False)  # drawn in the muted colour of a hint
 
         self.batch_slider = QSlider(Qt.Orientation.Horizontal)
         self.batch_slider.setRange(0, _MAX_POWER)
@@ -114,9 +121,10 @@ class RunControls(QWidget):
         self._mark_slow_precisions()
         self._build_layout()
         self.model_combo.activated.connect(self._model_activated)
-        for combo in (self.device_combo, self.precision_combo, self.decode_combo):
+        for combo in (self.device_combo, self.precision_combo, self.decode_combo, self.preprocess_combo):
             combo.currentIndexChanged.connect(self.config_changed)
         self.device_combo.currentIndexChanged.connect(self._mark_slow_precisions)
+        self.preprocess_combo.currentIndexChanged.connect(self._explain_preprocess)
         self.batch_slider.valueChanged.connect(self._slider_moved)
         self.batch_spin.valueChanged.connect(self._spin_changed)
         self.max_wait_spin.valueChanged.connect(self.max_wait_changed)
@@ -153,6 +161,8 @@ class RunControls(QWidget):
         form.addRow("&Device", self.device_combo)
         form.addRow("&Precision", self.precision_combo)
         form.addRow("D&ecode", self.decode_combo)
+        form.addRow("P&reprocess", self.preprocess_combo)
+        form.addRow("", self.preprocess_note)
         batch_row = QHBoxLayout()
         batch_row.addWidget(self.batch_slider, 1)
         batch_row.addWidget(self.batch_spin)
@@ -187,6 +197,8 @@ class RunControls(QWidget):
         _combo_select(self.decode_combo, self._settings.get(keys.DECODE))
         if not self.decode_combo.model().item(self.decode_combo.currentIndex()).isEnabled():  # type: ignore[attr-defined]
             _combo_select(self.decode_combo, "auto")
+        _combo_select(self.preprocess_combo, self._settings.get(keys.PREPROCESS))
+        self._explain_preprocess()
         self._show_batch_size(self._settings.get(keys.BATCH_SIZE))
         self.max_wait_spin.setValue(self._settings.get(keys.MAX_WAIT_MS))
 
@@ -199,6 +211,10 @@ class RunControls(QWidget):
             note = _SLOW_ON_CPU[choice] if on_cpu else ""
             self.precision_combo.setItemText(index, f"{choice}{_SLOW_MARK}" if note else choice)
             self.precision_combo.setItemData(index, note or None, Qt.ItemDataRole.ToolTipRole)
+
+    def _explain_preprocess(self) -> None:
+        text = PREPROCESS_HELP[self.preprocess_combo.currentData()]
+        self.preprocess_note.setText(text[:1].upper() + text[1:])
 
     # --- model files ---------------------------------------------------------------------
 
@@ -306,6 +322,7 @@ class RunControls(QWidget):
             device=self.device_combo.currentData(),
             precision=self.precision_combo.currentData(),
             decode=self.decode_combo.currentData(),
+            preprocess=self.preprocess_combo.currentData(),
             batch_size=self.batch_size(),
             max_wait_ms=self.max_wait_spin.value(),
         )
@@ -317,6 +334,7 @@ class RunControls(QWidget):
         self._settings.set(keys.DEVICE, config.device)
         self._settings.set(keys.PRECISION, config.precision)
         self._settings.set(keys.DECODE, config.decode)
+        self._settings.set(keys.PREPROCESS, config.preprocess)
         if self._batch_size_chosen:
             self._settings.set(keys.BATCH_SIZE, self.batch_size())
         self._settings.set(keys.MAX_WAIT_MS, config.max_wait_ms)

@@ -55,18 +55,19 @@ def top_k_text(result: ImageResult) -> str:
 
 
 # A row is stored as one flat tuple of strings and numbers: (index, path, status, error, model,
-# device, batch size, thumbnail, label, confidence, label, confidence, ...). CPython's cyclic GC
-# stops tracking such a tuple at its first collection, so 100,000 rows add nothing to a full
-# collection. As ImageResult objects they would add 700,000 tracked objects: a pause of half a
+# device, batch size, runtime, preprocess, thumbnail, label, confidence, label, confidence, ...).
+# CPython's cyclic GC stops tracking such a tuple at its first collection, so 100,000 rows add
+# nothing to a full collection. As ImageResult objects they would add 700,000 tracked objects: a pause of half a
 # second on the GUI thread. (Nested tuples are untracked too, but only a collection later.)
-_INDEX, _PATH, _STATUS, _ERROR, _MODEL, _DEVICE, _BATCH, _THUMBNAIL, _PREDICTIONS = range(9)
+_INDEX, _PATH, _STATUS, _ERROR, _MODEL, _DEVICE, _BATCH, _RUNTIME, _PREPROCESS, _THUMBNAIL, _PREDICTIONS = range(11)
 Row = tuple
 
 
 def pack(result: ImageResult, thumbnail: bytes | None) -> Row:
     return (
         result.index, result.path, result.status, result.error, result.model, result.device,
-        result.batch_size, thumbnail, *(value for p in result.predictions for value in (p.label, p.confidence)),
+        result.batch_size, result.runtime, result.preprocess, thumbnail,
+        *(value for p in result.predictions for value in (p.label, p.confidence)),
     )
 
 
@@ -81,6 +82,8 @@ def unpack(row: Row) -> ImageResult:
         model=row[_MODEL],
         device=row[_DEVICE],
         batch_size=row[_BATCH],
+        runtime=row[_RUNTIME],
+        preprocess=row[_PREPROCESS],
     )
 
 

@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from ..engine.fidelity import DEFAULT_PREPROCESS
 from ..engine.models import DEFAULT_MODEL
 from ..engine.pipeline import DEFAULT_MAX_WAIT_MS
 
@@ -40,6 +41,7 @@ MAX_WAIT_MS: Setting[float] = Setting("run/max_wait_ms", DEFAULT_MAX_WAIT_MS, fl
 DEVICE: Setting[str] = Setting("run/device", "auto", str)
 PRECISION: Setting[str] = Setting("run/precision", "auto", str)
 DECODE: Setting[str] = Setting("run/decode", "auto", str)
+PREPROCESS: Setting[str] = Setting("run/preprocess", DEFAULT_PREPROCESS, str)
 # Each file dialog starts where it was last used: an export's folder is not where the photos are.
 OPEN_FILES_FOLDER: Setting[str] = Setting("files/open_files_folder", str(Path.home()), str)
 OPEN_FOLDER_FOLDER: Setting[str] = Setting("files/open_folder_folder", str(Path.home()), str)
