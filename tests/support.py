@@ -10,7 +10,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from batch_classifier.engine.csv_output import read_previous
 from batch_classifier.engine.pipeline import Classifier, RunConfig
+from batch_classifier.engine.resume import resolver
 
 COLOUR_LABELS = ("red", "green", "blue", "dark")
 
@@ -88,3 +90,11 @@ def write_labels(path: Path, count: int) -> Path:
     """A labels file of ``count`` lines, "label 0" to "label N-1"."""
     path.write_text("".join(f"label {i}\n" for i in range(count)), encoding="utf-8")
     return path
+
+
+def done_paths(csv_path: Path, top_k: int) -> set[str]:
+    """The files a CSV of ours already has whole rows for, resolved as ``--resume`` skips them."""
+    with open(csv_path, "rb") as handle:
+        rows, _ = read_previous(handle, str(csv_path), top_k)
+    resolve = resolver(os.getcwd())
+    return {resolve(row.path) for row in rows}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,16 @@ import corpus
 from batch_classifier.engine.csv_output import (
     CsvMismatchError,
     CsvResultWriter,
-    done_paths,
     format_rows,
     header,
     neutralise,
+    path_cell,
+    file_path,
+    read_previous,
     restore,
     write_csv,
 )
+from batch_classifier.engine.output_paths import OutputPlan
 from batch_classifier.engine.records import ImageResult, Prediction
 from batch_classifier.engine.sources import display_path
 
@@ -47,6 +51,16 @@ def _error(index: int, path: str, reason: str = "not an image Pillow can read") 
     return ImageResult(index, path, "error", error=reason, model="tiny.pt", device="cpu")
 
 
+def done_paths(path: Path, top_k: int = TOP_K) -> set[str]:
+    """The paths of the whole rows, as written (not resolved): what --resume reads back."""
+    with open(path, "rb") as handle:
+        return {row.path for row in read_previous(handle, str(path), top_k)[0]}
+
+
+def _append(path: Path, top_k: int = TOP_K) -> CsvResultWriter:
+    return CsvResultWriter.open(OutputPlan(str(path), "append"), top_k)
+
+
 def _read(path: Path) -> list[list[str]]:
     with open(path, encoding="utf-8", newline="") as handle:  # strict UTF-8: any bad byte fails here
         return list(csv.reader(handle))
@@ -61,7 +75,7 @@ def test_any_file_name_round_trips(tmp_path: Path) -> None:
     assert len(rows) == len(NAMES) + 1
     assert all(len(row) == len(rows[0]) for row in rows)
     assert [restore(row[0]) for row in rows[1:]] == [display_path(name) for name in NAMES]
-    assert done_paths(out) == frozenset(display_path(name) for name in NAMES)
+    assert done_paths(out) == set(NAMES), "every name reads back to itself"
 
 
 def test_rfc4180_quoting_and_line_ends(tmp_path: Path) -> None:
@@ -130,7 +144,7 @@ def test_undecodable_bytes_in_any_cell_do_not_break_the_file(tmp_path: Path) -> 
 def test_rows_are_flushed_per_batch(tmp_path: Path) -> None:
     """Another process sees each batch as soon as it is written: a killed run keeps what it did."""
     out = tmp_path / "out.csv"
-    writer = CsvResultWriter(out, TOP_K)
+    writer = CsvResultWriter.open(OutputPlan(str(out), "new"), TOP_K)
     writer.write_batch([_ok(0, "a.png"), _ok(1, "b.png")])
     assert [row[0] for row in _read(out)[1:]] == ["a.png", "b.png"]
     writer.write_batch([_error(2, "c.png")])
@@ -150,14 +164,16 @@ def test_done_paths_counts_only_whole_rows(tmp_path: Path) -> None:
     assert done_paths(out) == {"a.png", "b.png", "c,\nd.png"}
 
 
-def test_done_paths_of_missing_or_foreign_files(tmp_path: Path) -> None:
-    assert done_paths(tmp_path / "nothing.csv") == frozenset()
-    foreign = tmp_path / "foreign.csv"
-    foreign.write_text("name,size\r\na.png,3\r\n", encoding="utf-8")
-    assert done_paths(foreign) == frozenset()
-    empty = tmp_path / "empty.csv"
-    empty.write_bytes(b"")
-    assert done_paths(empty) == frozenset()
+def test_a_record_cut_inside_quotes_at_the_end_is_not_whole(tmp_path: Path) -> None:
+    """A name with a line break, cut by a full disk right after it: the open quote must not count as a row."""
+    out = tmp_path / "out.csv"
+    write_csv(out, [_ok(0, "a.png")], TOP_K)
+    whole = out.read_bytes()
+    out.write_bytes(whole + b'"new\n')
+    assert done_paths(out) == {"a.png"}
+    with _append(out) as writer:
+        writer.write_batch([_ok(1, "b.png")])
+    assert [row[0] for row in _read(out)] == ["path", "a.png", "b.png"]
 
 
 def test_append_after_a_crash_drops_the_cut_row_and_keeps_the_rest(tmp_path: Path) -> None:
@@ -166,7 +182,7 @@ def test_append_after_a_crash_drops_the_cut_row_and_keeps_the_rest(tmp_path: Pat
     write_csv(out, [_ok(0, "a.png"), _ok(1, 'quote " and\nnewline.png')], TOP_K)
     out.write_bytes(out.read_bytes() + format_rows([_ok(2, "c.png")], TOP_K, with_header=False).encode()[:9])
     assert done_paths(out) == {"a.png", 'quote " and\nnewline.png'}
-    with CsvResultWriter(out, TOP_K, append=True) as writer:
+    with _append(out) as writer:
         writer.write_batch([_ok(0, "c.png"), _error(1, "d.png")])
     rows = _read(out)
     assert [row[0] for row in rows] == ["path", "a.png", 'quote " and\nnewline.png', "c.png", "d.png"]
@@ -177,7 +193,7 @@ def test_append_to_a_complete_file_keeps_every_byte(tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     write_csv(out, [_ok(0, "a.png")], TOP_K)
     before = out.read_bytes()
-    with CsvResultWriter(out, TOP_K, append=True) as writer:
+    with _append(out) as writer:
         writer.write_batch([_ok(1, "b.png")])
     after = out.read_bytes()
     assert after.startswith(before) and after.count(b"path,status") == 1
@@ -192,17 +208,16 @@ def test_append_refuses_other_columns_and_leaves_the_file_alone(tmp_path: Path) 
     for path, top_k in ((out, TOP_K + 1), (foreign, TOP_K)):
         before = path.read_bytes()
         with pytest.raises(CsvMismatchError, match="top-k"):
-            CsvResultWriter(path, top_k, append=True)
+            _append(path, top_k)
         assert path.read_bytes() == before
 
 
-def test_append_to_missing_or_empty_file_writes_the_header(tmp_path: Path) -> None:
-    for out in (tmp_path / "new.csv", tmp_path / "empty.csv"):
-        if out.name == "empty.csv":
-            out.write_bytes(b"")
-        with CsvResultWriter(out, TOP_K, append=True) as writer:
-            writer.write_batch([_ok(0, "a.png")])
-        assert _read(out) == [header(TOP_K), _read(out)[1]] and _read(out)[1][0] == "a.png"
+def test_append_to_an_empty_file_writes_the_header(tmp_path: Path) -> None:
+    out = tmp_path / "empty.csv"
+    out.write_bytes(b"")
+    with _append(out) as writer:
+        writer.write_batch([_ok(0, "a.png")])
+    assert _read(out) == [header(TOP_K), _read(out)[1]] and _read(out)[1][0] == "a.png"
 
 
 def test_to_stream_leaves_the_stream_open() -> None:
@@ -220,7 +235,29 @@ def test_unparseable_file_is_refused_not_truncated(tmp_path: Path) -> None:
     write_csv(out, [_ok(0, "a.png")], TOP_K)
     out.write_bytes(out.read_bytes() + b'"' + b"x" * (csv.field_size_limit() + 10) + b'"\r\n')
     before = out.read_bytes()
-    assert done_paths(out) == frozenset()
     with pytest.raises(CsvMismatchError, match="not a valid CSV"):
-        CsvResultWriter(out, TOP_K, append=True)
+        _append(out)
     assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "cell"),
+    [
+        ("plain/photo.jpg", "plain/photo.jpg"),
+        ("C:\\Users\\me\\x64\\a.png", "C:\\Users\\me\\x64\\a.png"),
+        ("\\xff.png", "\\x5cxff.png"),
+        ("\\x5c.png", "\\x5cx5c.png"),
+        (corpus.NON_UTF8_NAME, "caf\\xe9.png"),
+    ],
+)
+def test_path_cells_are_reversible(name: str, cell: str) -> None:
+    """One file, one spelling: a name written as '\\xff' and the byte 0xff give different cells."""
+    assert path_cell(name) == cell
+    assert file_path(path_cell(name)) == name
+
+
+def test_two_names_that_used_to_collide_read_back_apart(tmp_path: Path) -> None:
+    literal, byte = "\\xff.png", os.fsdecode(b"\xff.png")
+    out = tmp_path / "out.csv"
+    write_csv(out, [_ok(0, literal), _ok(1, byte)], TOP_K)
+    assert done_paths(out) == {literal, byte}

@@ -11,10 +11,12 @@ import pytest
 import torch
 
 import corpus
-from batch_classifier.engine.csv_output import CsvResultWriter, done_paths, restore
+from batch_classifier.engine.csv_output import CsvResultWriter, restore
+from batch_classifier.engine.output_paths import OutputPlan
 from batch_classifier.engine.pipeline import Classifier, RunConfig
 from batch_classifier.engine.records import BatchOutcome, ImageResult
 from batch_classifier.engine.sources import display_path
+from support import done_paths
 
 
 DECODE_PATHS = ["pillow", "batched-jpeg", "cuda"]
@@ -143,7 +145,7 @@ def test_hostile_names_survive_the_csv(tiny: Classifier, cases: list[corpus.Case
     """All rows through the CSV writer: the file is UTF-8, parses, and gives every path back for --resume."""
     rows, batches = _run(tiny, [case.path for case in cases], batch_size=7)
     out = tmp_path / "out.csv"
-    with CsvResultWriter(out, 3) as writer:
+    with CsvResultWriter.open(OutputPlan(str(out), "new"), 3) as writer:
         for batch in batches:
             writer.write_batch(batch.results)
     out.read_bytes().decode("utf-8")
@@ -153,8 +155,8 @@ def test_hostile_names_survive_the_csv(tiny: Classifier, cases: list[corpus.Case
     assert all(len(line) == len(table[0]) for line in table)
     assert [restore(line[0]) for line in table[1:]] == [display_path(case.path) for case in cases]
     assert [line[1] for line in table[1:]] == [row.status for row in rows]
-    assert done_paths(out) == {display_path(case.path) for case in cases}
-    rerun, _ = _run(tiny, [case.path for case in cases], skip=done_paths(out))
+    assert done_paths(out, 3) == {os.path.realpath(case.path) for case in cases}
+    rerun, _ = _run(tiny, [case.path for case in cases], skip=frozenset(done_paths(out, 3)))
     assert rerun == [], "--resume must find every path, hostile names included"
 
 

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 import corpus
-from batch_classifier.engine.csv_output import done_paths, header, restore
+from batch_classifier.engine.csv_output import header, restore
 from batch_classifier.engine.sources import display_path, iter_sources
+from support import done_paths
 
 # Enough that a run at batch size 1 is still going when the test reacts to its first rows, even on an
 # idle machine (~1,000 img/s there; on a loaded 2-core box it can be 25 img/s), and small enough to finish fast.
@@ -110,7 +111,7 @@ def _complete_rows(out: Path) -> list[list[str]]:
 
 
 def _finish_with_resume(cli: list[str], model: list[str], folder: Path, out: Path, expected: set[str]) -> None:
-    before = done_paths(out)
+    before = {display_path(path) for path in done_paths(out, TOP_K)}
     resumed = subprocess.run(
         [*cli, "classify", str(folder), "--csv", str(out), *model, "--batch-size", "16", "--quiet", "--resume"],
         capture_output=True,

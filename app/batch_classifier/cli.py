@@ -1,31 +1,49 @@
 """The command line: ``classify``, ``bench``, ``models`` and ``sort`` over the engine.
 
-Never imports Qt, so it runs on a headless GPU server. Exit codes: 0 when a
-run completes (error rows included), 1 with a one-line message when a run
-cannot start, 2 for bad arguments, 130 after Ctrl-C (rows so far are kept).
+Never imports Qt, so it runs on a headless GPU server. Exit codes (the
+contract in ``shared/design.md``): 0 when a run completes (error rows
+included); 1 with one line when a run cannot start or its output cannot be
+written; 2 for bad arguments; 130, 143, 129 after SIGINT, SIGTERM, SIGHUP
+(the batch in flight finishes and rows so far are kept); 141, quietly, when
+standard output is closed.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import math
+import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TextIO
+
+from PIL import Image
 
 from . import __version__
-from .engine.control import RunControl
-from .engine.csv_output import CsvMismatchError, CsvResultWriter, done_paths
+from .engine.csv_output import CsvMismatchError, CsvResultWriter
 from .engine.devices import DEVICE_CHOICES, PRECISION_CHOICES
 from .engine.fidelity import DEFAULT_PREPROCESS, PREPROCESS_CHOICES, PREPROCESS_HELP
+from .engine.interrupts import Interrupted, StopSignals
 from .engine.models import DEFAULT_MODEL, list_models
+from .engine.output_paths import STDOUT, OutputPlan, OutputRefused, check_output, describe_error, replacing, write_replacing
 from .engine.pipeline import DECODE_CHOICES, DEFAULT_MAX_WAIT_MS, START_ERRORS, Classifier, RunConfig
 from .engine.records import BatchOutcome
 from .engine.resources import sample_images
-from .engine.sources import count_sources, no_images_message
+from .engine.resume import ResumePlan, absolute_inputs, compact_csv, plan_resume, resolver
+from .engine.run_identity import (
+    ResumeRefused,
+    RunIdentity,
+    check_resume,
+    identity_of,
+    move_sidecar,
+    write_sidecar,
+)
+from .engine.sources import count_sources, display_path, no_images_message
 from .engine.sweep import SweepResult, default_sweep_sizes, sweep_batch_sizes
 from .engine.sweep_chart import save_sweep_chart
 from .engine.timm_models import hf_cache_dir
@@ -33,27 +51,53 @@ from .progress import ProgressLine
 from .sort_cli import add_sort_parser, run_sort
 from .truth_cli import AssessmentRefused, Assessor, add_assessment_options, check_assessment_options
 
-EXIT_OK, EXIT_CANNOT_START, EXIT_BAD_ARGUMENTS, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_CANNOT_START, EXIT_BAD_ARGUMENTS, EXIT_CLOSED_STDOUT = 0, 1, 2, 141
+MAX_BATCH_SIZE = 65536
+MAX_WAIT_MS = 60_000.0
+MAX_DECODE_WORKERS = 256
+DEFAULT_TOP_K = 5
 
 
 class CannotStart(Exception):
     """A run that cannot begin; main prints the message alone, without a traceback."""
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+def _whole_number(low: int, high: int | None) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high], with one line for any other spelling (0x10, 1e3, inf)."""
+    span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number {span}, not {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be a whole number {span}, not {text!r}")
+        return value
+
+    return parse
+
+
+def _wait_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 <= value <= MAX_WAIT_MS):  # also false for nan
+        raise argparse.ArgumentTypeError(f"must be a number of milliseconds from 0 to {MAX_WAIT_MS:g}, not {text!r}")
+    return value + 0.0  # -0 becomes 0
 
 
 def _size_list(text: str) -> list[int]:
+    parse = _whole_number(1, MAX_BATCH_SIZE)
     try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError("batch sizes must be integers of at least 1")
+        sizes = [parse(part) for part in text.split(",") if part.strip()]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of batch sizes from 1 to {MAX_BATCH_SIZE}: {text!r}"
+        ) from None
+    if not sizes:
+        raise argparse.ArgumentTypeError("no batch sizes given")
     return sorted(set(sizes))
 
 
@@ -79,14 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("paths", nargs="+", metavar="PATH", help="image files and folders")
     classify.add_argument("--csv", metavar="OUT", help="CSV to write (default: standard output)")
     _add_model_options(classify)
-    classify.add_argument("--batch-size", type=_positive_int, help="max images per batch (default: per device)")
+    classify.add_argument(
+        "--batch-size", type=_whole_number(1, MAX_BATCH_SIZE),
+        help=f"max images per batch, 1 to {MAX_BATCH_SIZE} (default: per device)",
+    )
     classify.add_argument(
         "--max-wait-ms",
-        type=float,
+        type=_wait_ms,
         default=DEFAULT_MAX_WAIT_MS,
-        help=f"how long a batch waits for stragglers after its first image (default {DEFAULT_MAX_WAIT_MS:g})",
+        help=f"how long a batch waits for stragglers after its first image, 0 to {MAX_WAIT_MS:g} "
+        f"(default {DEFAULT_MAX_WAIT_MS:g})",
     )
-    classify.add_argument("--top-k", type=_positive_int, default=5)
+    classify.add_argument(
+        "--top-k", type=_whole_number(1, None),
+        help=f"guesses per image (default {DEFAULT_TOP_K}; at most the model's number of classes)",
+    )
     classify.add_argument("--decode", default="auto", choices=DECODE_CHOICES)
     classify.add_argument(
         "--preprocess",
@@ -94,10 +145,25 @@ def build_parser() -> argparse.ArgumentParser:
         choices=PREPROCESS_CHOICES,
         help="; ".join(f"{mode}: {text}" for mode, text in PREPROCESS_HELP.items()) + f" (default {DEFAULT_PREPROCESS})",
     )
-    classify.add_argument("--decode-workers", type=_positive_int, help="decode threads (default: per device)")
+    classify.add_argument(
+        "--decode-workers", type=_whole_number(1, MAX_DECODE_WORKERS),
+        help=f"decode threads, 1 to {MAX_DECODE_WORKERS} (default: per device)",
+    )
     classify.add_argument("--recursive", action=argparse.BooleanOptionalAction, default=True,
                           help="walk sub-folders (default: yes)")
-    classify.add_argument("--resume", action="store_true", help="skip paths already in the --csv file")
+    existing = classify.add_mutually_exclusive_group()
+    existing.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an existing --csv file; the old file stays as it was until the run completes",
+    )
+    existing.add_argument(
+        "--resume", action="store_true",
+        help="continue the --csv file: skip images it has, try its error rows again",
+    )
+    classify.add_argument(
+        "--no-retry-errors", dest="retry_errors", action="store_false",
+        help="with --resume, keep the error rows as they are instead of trying those images again",
+    )
     classify.add_argument("--quiet", action="store_true", help="no progress line")
     add_assessment_options(classify)
 
@@ -107,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--batch-sizes", type=_size_list, help="e.g. 1,2,4,8 (default: per device)")
     bench.add_argument("--json", metavar="OUT", help="write the results as JSON")
     bench.add_argument("--plot", metavar="FILE.png", help="draw throughput and memory against batch size")
+    bench.add_argument("--overwrite", action="store_true", help="replace existing --json/--plot files")
 
     commands.add_parser("models", help="list the models and whether each works offline now")
     add_sort_parser(commands)
@@ -140,26 +207,46 @@ def _print_download(done: int, total: int | None) -> None:
     sys.stderr.flush()
 
 
-@contextmanager
-def _cancel_on_interrupt(control: RunControl) -> Iterator[None]:
-    """First Ctrl-C finishes the batch in flight and stops; a second one stops at once."""
+class _WriteFailed(Exception):
+    """Writing the CSV failed mid-run (a full disk, a share gone); carries the ``OSError``."""
 
-    def interrupt(signum: int, frame: object) -> None:
-        if control.cancelled:
-            raise KeyboardInterrupt
-        sys.stderr.write("\ninterrupted: finishing the current batch (Ctrl-C again to stop now)\n")
-        control.cancel()
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
-    previous = signal.signal(signal.SIGINT, interrupt)
+
+def _csv_plan(args: argparse.Namespace) -> OutputPlan:
     try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        return check_output(
+            args.csv or STDOUT, args.paths, recursive=args.recursive, overwrite=args.overwrite, resume=args.resume
+        )
+    except OutputRefused as error:
+        raise CannotStart(str(error)) from None
 
 
-def run_classify(args: argparse.Namespace) -> int:
-    if args.resume and not args.csv:
-        raise CannotStart("--resume needs --csv naming the file to continue")
+def _open_csv(plan: OutputPlan, top_k: int) -> CsvResultWriter:
+    if plan.kind == "stdout":
+        return CsvResultWriter.to_stream(sys.stdout, top_k)
+    try:
+        return CsvResultWriter.open(plan, top_k)
+    except (OutputRefused, CsvMismatchError) as error:
+        raise CannotStart(str(error)) from None
+
+
+def _write_sidecar(csv_path: Path, identity: RunIdentity) -> None:
+    try:
+        write_sidecar(csv_path, identity)
+    except (OSError, OutputRefused) as error:
+        reason = describe_error(error) if isinstance(error, OSError) else str(error)
+        raise CannotStart(f"cannot write the run record beside {display_path(str(csv_path))}: {reason}") from None
+
+
+def _shown(writer: CsvResultWriter) -> str:
+    return display_path(str(writer.writing_path)) if writer.writing_path is not None else "stdout"
+
+
+def run_classify(args: argparse.Namespace, stops: StopSignals) -> int:
+    plan = _csv_plan(args)
     try:
         assessor = Assessor(args)
     except AssessmentRefused as error:
@@ -169,7 +256,7 @@ def run_classify(args: argparse.Namespace) -> int:
             args,
             batch_size=args.batch_size,
             max_wait_ms=args.max_wait_ms,
-            top_k=args.top_k,
+            top_k=args.top_k or DEFAULT_TOP_K,
             decode=args.decode,
             preprocess=args.preprocess,
             recursive=args.recursive,
@@ -177,59 +264,171 @@ def run_classify(args: argparse.Namespace) -> int:
             thumbnails=False,
         )
     )
-    assessor.start(classifier.model.labels, classifier.runner.top_k)
-    skip = done_paths(args.csv) if args.resume else frozenset()
-    total = count_sources(args.paths, args.recursive, skip)
-    if total == 0 and skip:
-        sys.stderr.write(f"nothing to do: every image found is already in {args.csv}\n")
-        return EXIT_OK
-    if total == 0:
-        raise CannotStart(no_images_message(args.paths, args.recursive))
-    if args.csv:
-        try:
-            writer = CsvResultWriter(args.csv, classifier.runner.top_k, append=args.resume)
-        except OSError as error:
-            raise CannotStart(f"cannot write {args.csv}: {error.strerror or error}") from None
-        except CsvMismatchError as error:
-            raise CannotStart(str(error)) from None
-    else:
-        writer = CsvResultWriter.to_stream(sys.stdout, classifier.runner.top_k)
-    sys.stderr.write(
-        f"{classifier.model.name} on {classifier.device_name}, {classifier.precision}, "
-        f"batch size {classifier.default_batch_size}: {total} images"
-        + (f" ({len(skip)} already in {args.csv})" if skip else "")
-        + "\n"
-    )
+    top_k = classifier.runner.top_k
+    assessor.start(classifier.model.labels, top_k)
+    if args.top_k is not None and top_k < args.top_k:
+        sys.stderr.write(f"note: --top-k {args.top_k} lowered to {top_k}, the number of classes of {classifier.model.name}\n")
+    identity = None
+    if plan.kind in ("new", "replace", "append"):
+        model = classifier.model
+        identity = identity_of(model.name, model.module, model.labels, classifier.config.preprocess, top_k)
+    writer = _open_csv(plan, top_k) if plan.kind == "append" else None
+    try:
+        paths, resumed, resolve = list(args.paths), None, None
+        if writer is not None and identity is not None:
+            try:
+                recorded = check_resume(plan.path, identity, has_rows=bool(writer.previous))
+            except ResumeRefused as error:
+                raise CannotStart(str(error)) from None
+            if not writer.previous:
+                _write_sidecar(Path(plan.path), identity)
+            resolve = resolver(recorded.cwd)
+            resumed = plan_resume(writer.previous, resolve, args.retry_errors)
+            paths = absolute_inputs(args.paths, recorded.cwd)
+        skip = resumed.skip if resumed is not None else frozenset()
+        total = count_sources(paths, args.recursive, skip)
+        if total == 0 and resumed is not None:
+            sys.stderr.write(f"nothing to do: every image found is already in {display_path(plan.path)}\n")
+            writer.close()
+            return _compact(plan, top_k, resolve) if resumed.duplicates else EXIT_OK
+        if total == 0:
+            raise CannotStart(no_images_message(args.paths, args.recursive))
+        if writer is None:
+            writer = _open_csv(plan, top_k)
+            if identity is not None and writer.writing_path is not None:
+                _write_sidecar(writer.writing_path, identity)
+        sys.stderr.write(
+            f"{classifier.model.name} on {classifier.device_name}, {classifier.precision}, "
+            f"batch size {classifier.default_batch_size}: {total} images"
+            + (_resume_note(resumed, plan.path) if resumed is not None else "")
+            + "\n"
+        )
+        status = _run(args, classifier, assessor, writer, paths, skip, total, stops, plan)
+        if status == EXIT_OK and resumed is not None and (resumed.duplicates or resumed.retrying):
+            return _compact(plan, top_k, resolve)
+        return status
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _resume_note(resumed: ResumePlan, path: str) -> str:
+    retrying = f", {resumed.retrying} error rows tried again" if resumed.retrying else ""
+    return f" ({resumed.done} already in {display_path(path)}{retrying})"
+
+
+def _run(
+    args: argparse.Namespace,
+    classifier: Classifier,
+    assessor: Assessor,
+    writer: CsvResultWriter,
+    paths: list[str],
+    skip: frozenset[str],
+    total: int,
+    stops: StopSignals,
+    plan: OutputPlan,
+) -> int:
     progress = None if args.quiet else ProgressLine(total)
-    done = errors = 0
+    errors = 0
 
     def write_batch(outcome: BatchOutcome) -> None:
-        nonlocal done, errors
-        writer.write_batch(assessor.annotate(outcome.results))
-        done += len(outcome.results)
+        nonlocal errors
+        try:
+            writer.write_batch(assessor.annotate(outcome.results))
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise _WriteFailed(error) from None
         errors += outcome.stats.errors
         if progress is not None:
-            progress.update(done, errors)
+            progress.update(writer.rows_written, errors)
 
     control = classifier.new_control()
+    stops.attach(control)
     try:
-        with _cancel_on_interrupt(control):
-            summary = classifier.classify(args.paths, control, write_batch, skip=skip)
-    except KeyboardInterrupt:
-        sys.stderr.write(f"\nstopped: {done} rows written -> {args.csv or 'stdout'}\n")
-        return EXIT_INTERRUPTED
+        summary = classifier.classify(paths, control, write_batch, skip=skip)
+    except Interrupted as stop:
+        return _stopped(stop.exit_status, writer, plan)
+    except _WriteFailed as failure:
+        return _write_failed(failure.error, writer, plan)
     finally:
+        stops.attach(None)
         if progress is not None:
             progress.finish()
-        writer.close()
-    state = "interrupted" if summary.cancelled else "done"
-    sys.stderr.write(f"{state}: {summary.describe()} -> {args.csv or 'stdout'}\n")
+    if summary.cancelled:
+        sys.stderr.write(f"interrupted: {summary.describe()}\n")
+        _assess(assessor, classifier, args)
+        return _stopped(stops.exit_status or 128 + signal.SIGINT, writer, plan)
+    try:
+        writer.finish()
+        if plan.kind == "replace" and writer.writing_path is not None:
+            move_sidecar(writer.writing_path, plan.path)
+    except OSError as error:
+        return _write_failed(error, writer, plan)
+    sys.stderr.write(f"done: {summary.describe()} -> {'stdout' if plan.kind == 'stdout' else display_path(plan.path)}\n")
+    _assess(assessor, classifier, args)
+    return EXIT_OK
+
+
+def _assess(assessor: Assessor, classifier: Classifier, args: argparse.Namespace) -> None:
     try:
         assessor.finish(f"{classifier.model.name}: {', '.join(map(str, args.paths))}")
     except AssessmentRefused as error:
         raise CannotStart(str(error)) from None
-    return EXIT_INTERRUPTED if summary.cancelled else EXIT_OK
 
+
+def _stopped(status: int, writer: CsvResultWriter, plan: OutputPlan) -> int:
+    """The last line after a stop signal: where the rows are, and how to continue."""
+    writer.close()
+    name = signal.Signals(status - 128).name
+    if plan.kind == "replace":
+        partial = _shown(writer)
+        sys.stderr.write(
+            f"stopped by {name}: {display_path(plan.path)} is unchanged; {writer.rows_written} rows kept in {partial}; "
+            f"continue with --resume --csv {partial}\n"
+        )
+    elif writer.writing_path is not None:
+        sys.stderr.write(f"stopped by {name}: {writer.rows_written} rows written to {_shown(writer)}; "
+                         "continue with --resume\n")
+    else:
+        sys.stderr.write(f"stopped by {name}: {writer.rows_written} rows written to stdout\n")
+    return status
+
+
+def _write_failed(error: OSError, writer: CsvResultWriter, plan: OutputPlan) -> int:
+    writer.close()
+    kept = len(writer.previous) + writer.rows_written
+    where = _shown(writer)
+    if error.errno == errno.ENOSPC:
+        line = f"disk full: {kept} rows kept in {where}"
+    else:
+        line = f"cannot write {where}: {describe_error(error)}; {kept} rows kept in it"
+    if plan.kind == "replace":
+        line += f" ({display_path(plan.path)} is unchanged; continue with --resume --csv {where})"
+    raise CannotStart(line)
+
+
+def _compact(plan: OutputPlan, top_k: int, resolve: Callable[[str], str]) -> int:
+    """End a resumed run that retried rows: one row per path, the newest, rewritten atomically."""
+    try:
+        compact_csv(plan.path, top_k, resolve)
+    except (OSError, OutputRefused) as error:
+        reason = describe_error(error) if isinstance(error, OSError) else str(error)
+        raise CannotStart(
+            f"could not rewrite {display_path(plan.path)} with one row per image ({reason}); "
+            "it is valid as it is: the newest row of an image counts"
+        ) from None
+    return EXIT_OK
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so the exit's flush of what is left cannot fail again (Python's SIGPIPE recipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # no real stdout (None, or a test's capture)
+        pass
 
 def _bench_table(result: SweepResult) -> str:
     rows = [f"{'batch':>6} {'img/s':>10} {'speed-up':>9} {'p50 ms':>9} {'p95 ms':>9} {'alloc MB':>10} {'reserved MB':>12}"]
@@ -246,7 +445,18 @@ def _bench_table(result: SweepResult) -> str:
     return "\n".join(rows)
 
 
+def _bench_outputs(args: argparse.Namespace) -> None:
+    """Check --json and --plot before measuring, so a sweep is never lost to a path that cannot be written."""
+    for path in (args.json, args.plot):
+        if path:
+            try:
+                check_output(path, args.paths, overwrite=args.overwrite, exists_hint="add --overwrite to replace it")
+            except OutputRefused as error:
+                raise CannotStart(str(error)) from None
+
+
 def run_bench(args: argparse.Namespace) -> int:
+    _bench_outputs(args)
     classifier = _load(_config(args))
     paths = [str(path) for path in (args.paths or sample_images())]
     sizes = args.batch_sizes or default_sweep_sizes(classifier.device)
@@ -263,20 +473,26 @@ def run_bench(args: argparse.Namespace) -> int:
         raise CannotStart(str(error)) from None
     print(_bench_table(result))
     print(f"best batch size: {result.best_batch_size}")
-    if args.json:
-        report = {
-            "model": classifier.model.name,
-            "device": classifier.device_name,
-            "precision": classifier.precision,
-            "images": len(paths),
-            "sequential_images_per_s": result.sequential_images_per_s,
-            "best_batch_size": result.best_batch_size,
-            "points": [asdict(point) for point in result.points],
-        }
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    if args.plot:
-        title = f"{classifier.model.name} on {classifier.device_name} ({classifier.precision})"
-        save_sweep_chart(result.points, result.best_batch_size, title, args.plot)
+    try:
+        if args.json:
+            report = {
+                "model": classifier.model.name,
+                "device": classifier.device_name,
+                "precision": classifier.precision,
+                "images": len(paths),
+                "sequential_images_per_s": result.sequential_images_per_s,
+                "best_batch_size": result.best_batch_size,
+                "points": [asdict(point) for point in result.points],
+            }
+            write_replacing(args.json, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
+        if args.plot:
+            title = f"{classifier.model.name} on {classifier.device_name} ({classifier.precision})"
+            with replacing(args.plot) as replacement:
+                save_sweep_chart(result.points, result.best_batch_size, title, replacement.partial)
+    except OSError as error:
+        raise CannotStart(f"cannot write {display_path(error.filename or '') or 'the results'}: {describe_error(error)}") from None
+    except OutputRefused as error:
+        raise CannotStart(str(error)) from None
     return EXIT_OK
 
 
@@ -294,18 +510,119 @@ def run_models() -> int:
     return EXIT_OK
 
 
+def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Clashes argparse cannot express alone: usage errors, exit 2 like the rest."""
+    if args.command == "classify" and args.resume and args.csv in (None, STDOUT):
+        parser.error("--resume needs --csv naming the file to continue")
+    if args.command == "bench":
+        if STDOUT in (args.json, args.plot):
+            parser.error("bench prints its table on standard output: give --json and --plot file names")
+        if args.plot and Path(args.plot).suffix.lower() not in Image.registered_extensions():
+            parser.error(f"--plot needs an image file name such as bench.png, not {args.plot!r}")
+
+
+def _occupy_closed_standard_fds() -> None:
+    """Open /dev/null on a standard descriptor the caller closed (``>&-``).
+
+    Otherwise the next file opened (the CSV) would get descriptor 1, and
+    anything printed, by us or a library, would land in it.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != fd:
+                os.close(opened)
+
+
+def _say_finishing(signum: int) -> None:
+    again = "Ctrl-C again" if signum == signal.SIGINT else "a second signal"
+    try:
+        sys.stderr.write(
+            f"\n{signal.Signals(signum).name}: finishing the current batch, then stopping ({again} stops now)\n"
+        )
+    except (OSError, ValueError, AttributeError):  # a terminal that hung up
+        pass
+
+
+class _StdoutFailed(Exception):
+    """Standard output cannot take what is written (``>/dev/full``, a device error); not a closed pipe."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(describe_error(error))
+
+
+class _CheckedStdout:
+    """Standard output whose failures (other than a closed pipe) say that it was standard output that failed.
+
+    An ``OSError`` from a ``print`` looks like any other; this keeps "cannot
+    write standard output" apart from a CSV file or a model file failing.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._guard(self._stream.write, text)
+
+    def flush(self) -> None:
+        self._guard(self._stream.flush)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+    @staticmethod
+    def _guard(call: Callable[..., object], *args: object) -> object:
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise _StdoutFailed(error) from None
+
+
+def _dispatch(args: argparse.Namespace, stops: StopSignals) -> int:
+    if args.command == "classify":
+        return run_classify(args, stops)
+    if args.command == "bench":
+        return run_bench(args)
+    if args.command == "sort":
+        return run_sort(args)
+    return run_models()
+
+
+def _writes_stdout(args: argparse.Namespace) -> bool:
+    return args.command != "classify" or args.csv in (None, STDOUT)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _occupy_closed_standard_fds()
     parser = build_parser()
     args = parser.parse_args(argv)
+    _check_usage(parser, args)
     check_assessment_options(parser, args)
+    if sys.stdout is None and _writes_stdout(args):
+        return EXIT_CLOSED_STDOUT
+    stdout = sys.stdout
+    sys.stdout = _CheckedStdout(stdout)  # type: ignore[assignment]
     try:
-        if args.command == "classify":
-            return run_classify(args)
-        if args.command == "bench":
-            return run_bench(args)
-        if args.command == "sort":
-            return run_sort(args)
-        return run_models()
+        with StopSignals(_say_finishing) as stops:
+            status = _dispatch(args, stops)
+            sys.stdout.flush()
+            return status
     except CannotStart as error:
         sys.stderr.write(f"batch-classifier: error: {error}\n")
         return EXIT_CANNOT_START
+    except _StdoutFailed as error:
+        _silence_stdout()
+        sys.stderr.write(f"batch-classifier: error: cannot write standard output: {error}\n")
+        return EXIT_CANNOT_START
+    except Interrupted as stop:
+        sys.stderr.write(f"\nstopped by {signal.Signals(stop.signum).name}\n")
+        return stop.exit_status
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_CLOSED_STDOUT
+    finally:
+        sys.stdout = stdout

@@ -12,12 +12,23 @@ import csv
 import io
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from .output_paths import write_replacing
+from .output_paths import (
+    OutputPlan,
+    OutputRefused,
+    Replacement,
+    create_exclusive,
+    describe_error,
+    lock_exclusive,
+    write_all,
+    write_replacing,
+)
 from .records import ImageResult
+from .regular_files import NotARegularFile, open_regular
 from .sources import display_path
 
 BASE_COLUMNS = ("path", "status", "label", "confidence", "error")
@@ -25,7 +36,6 @@ TRAILING_COLUMNS = ("model", "device", "batch_size", "runtime", "preprocess")
 TRUTH_COLUMNS = ("top1_label", "true_label", "correct")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_GUARD = "'"
-_BYTE_ESCAPE = re.compile(r"\\x([89a-fA-F][0-9a-fA-F])")
 
 
 def header(top_k: int) -> list[str]:
@@ -56,10 +66,39 @@ def restore(cell: str) -> str:
     return cell[1:] if cell.startswith(_FORMULA_GUARD) else cell
 
 
+_LOOKALIKE = re.compile(r"\\(?=x(?:5c|[89a-f][0-9a-f]))")
+_ESCAPE = re.compile(r"\\x(5c|[89a-f][0-9a-f])")
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def path_cell(path: str) -> str:
+    """The CSV's spelling of a path: the path itself, unless it cannot be written as UTF-8 text.
+
+    A byte of the name that is not UTF-8 is written ``\\xNN`` (always 80-ff:
+    ASCII is valid UTF-8). So that the cell reads back to one file only, a
+    backslash in the name that would itself read as such an escape (``\\x``
+    followed by ``5c`` or 80-ff) is written ``\\x5c``. Nothing else changes:
+    Windows backslashes, and ``C:\\x64\\`` stay as they are.
+    """
+    text = os.fsencode(path).decode("utf-8", "surrogateescape")
+    text = _LOOKALIKE.sub(r"\\x5c", text)
+    return _UNDECODABLE.sub(lambda match: f"\\x{ord(match.group()) - 0xDC00:02x}", text)
+
+
+def file_path(cell: str) -> str:
+    """The file a restored ``path`` cell names, as the file system spells it: ``path_cell`` read backwards."""
+
+    def unescape(match: re.Match[str]) -> str:
+        code = int(match.group(1), 16)
+        return "\\" if code == 0x5C else chr(0xDC00 + code)
+
+    return os.fsdecode(_ESCAPE.sub(unescape, cell).encode("utf-8", "surrogateescape"))
+
+
 def row_cells(result: ImageResult, top_k: int) -> list[str]:
     predictions = list(result.predictions)
     cells = [
-        neutralise(result.path),
+        neutralise(path_cell(result.path)),
         result.status,
         neutralise(result.label),
         f"{predictions[0].confidence:.6f}" if predictions else "",
@@ -92,46 +131,139 @@ def format_rows(results: Iterable[ImageResult], top_k: int, with_header: bool) -
     return buffer.getvalue()
 
 
-class CsvResultWriter:
-    """Appends each batch's rows with a single write and a flush.
+@dataclass(frozen=True)
+class PreviousRow:
+    """A whole row already in a CSV being continued: the file it names and how it ended."""
 
-    One write per batch means a run killed at any moment leaves whole rows
-    behind (at worst the last line is cut short, and nothing before it).
-    Appending (``--resume``) first checks the columns match and drops such a
-    cut-short last line, which would otherwise swallow the first new row.
+    path: str
+    status: str
+
+
+class CsvResultWriter:
+    """Appends each batch's rows with a single write, so a run stopped at any moment leaves whole rows.
+
+    Files are written with ``os.write`` on a descriptor (no Python buffer):
+    a write that fails (a full disk) is cut back to the last whole batch and
+    nothing is left to fail again at close. Open one with ``open`` (which
+    follows an ``output_paths.OutputPlan``) or ``to_stream``.
     """
 
-    def __init__(self, path: str | Path, top_k: int, append: bool = False) -> None:
-        self.path = Path(path)
-        has_content = append and self.path.is_file() and self.path.stat().st_size > 0
-        if has_content:
-            _prepare_for_append(self.path, header(top_k))
-        self._open(open(self.path, "a" if append else "w", encoding="utf-8", newline=""), top_k, not has_content)
+    def __init__(self, write: Callable[[bytes], None], top_k: int, writing_path: Path | None) -> None:
+        self.top_k = top_k
+        self.writing_path = writing_path
+        """Where rows go: the partial file while an ``--overwrite`` runs, else the target; None for a stream."""
+        self.rows_written = 0
+        self.previous: tuple[PreviousRow, ...] = ()
+        """The whole rows of the file being continued (``append``)."""
+        self._write_bytes = write
+        self._fd: int | None = None
+        self._replacement: Replacement | None = None
+        self._pending = b""
+        self._cut: int | None = None
 
     @classmethod
     def to_stream(cls, stream: TextIO, top_k: int) -> CsvResultWriter:
         """Rows to an already open text stream (standard output), which close() leaves open."""
-        writer = cls.__new__(cls)
-        writer._open(stream, top_k, with_header=True, owned=False)
+
+        def write(data: bytes) -> None:
+            stream.write(data.decode("utf-8"))
+            stream.flush()
+
+        writer = cls(write, top_k, None)
+        writer._write_bytes(format_rows((), top_k, with_header=True).encode("utf-8"))
         return writer
 
-    def _open(self, stream: TextIO, top_k: int, with_header: bool, owned: bool = True) -> None:
-        self.top_k = top_k
-        self._file = stream
-        self._owned = owned
-        if with_header:
-            self._write(format_rows((), top_k, with_header=True))
+    @classmethod
+    def open(cls, plan: OutputPlan, top_k: int) -> CsvResultWriter:
+        """Open what ``plan`` says: create, replace (via a partial file), continue, or ``/dev/null``.
 
-    def _write(self, text: str) -> None:
-        self._file.write(text)
-        self._file.flush()
+        Raises ``OutputRefused`` (lock held, cannot create) or ``CsvMismatchError``
+        (the file to continue has other columns or does not parse); nothing has
+        been written then. Continuing cuts a record a crash left unfinished, and
+        writes a header into an empty file, only with the first rows.
+        """
+        if plan.kind == "replace":
+            replacement = Replacement(plan.path)
+            writer = cls._on_fd(replacement.fd, top_k, replacement.partial)
+            writer._replacement = replacement
+            writer._write(format_rows((), top_k, with_header=True).encode("utf-8"))
+            return writer
+        if plan.kind == "append" and os.path.exists(plan.path):
+            fd = _open_locked(plan.path, os.O_RDWR)
+            writer = cls._on_fd(fd, top_k, Path(plan.path))
+            try:
+                size = os.fstat(fd).st_size
+                if size:
+                    with os.fdopen(os.dup(fd), "rb") as handle:
+                        writer.previous, end = read_previous(handle, display_path(plan.path), top_k)
+                    writer._cut = None if end == size else end
+                else:
+                    writer._pending = format_rows((), top_k, with_header=True).encode("utf-8")
+            except BaseException:
+                os.close(fd)
+                raise
+            os.lseek(fd, 0, os.SEEK_END)
+            return writer
+        if plan.kind == "devnull":
+            fd = os.open(plan.path, os.O_WRONLY)
+            return cls._on_fd(fd, top_k, None)
+        fd = create_exclusive(plan.path)
+        try:
+            lock_exclusive(fd, plan.path)
+        except BaseException:
+            os.close(fd)
+            raise
+        writer = cls._on_fd(fd, top_k, Path(plan.path))
+        writer._write(format_rows((), top_k, with_header=True).encode("utf-8"))
+        return writer
 
-    def write_batch(self, results: Iterable[ImageResult]) -> None:
-        self._write(format_rows(results, self.top_k, with_header=False))
+    @classmethod
+    def _on_fd(cls, fd: int, top_k: int, writing_path: Path | None) -> CsvResultWriter:
+        writer = cls(lambda data: write_all(fd, data), top_k, writing_path)
+        writer._fd = fd
+        return writer
+
+    def _write(self, data: bytes) -> None:
+        if self._cut is not None and self._fd is not None:
+            os.ftruncate(self._fd, self._cut)
+            os.lseek(self._fd, 0, os.SEEK_END)
+            self._cut = None
+        data, self._pending = self._pending + data, b""
+        if self._fd is None:
+            self._write_bytes(data)
+            return
+        good = os.lseek(self._fd, 0, os.SEEK_CUR)
+        try:
+            self._write_bytes(data)
+        except OSError:
+            try:
+                os.ftruncate(self._fd, good)  # frees space, so it works on a full disk; the file ends at a whole row
+                os.lseek(self._fd, good, os.SEEK_SET)
+            except OSError:
+                pass
+            raise
+
+    def write_batch(self, results: Sequence[ImageResult]) -> None:
+        self._write(format_rows(results, self.top_k, with_header=False).encode("utf-8"))
+        self.rows_written += len(results)
+
+    def finish(self) -> None:
+        """The run completed: flush pending bytes, and move an ``--overwrite`` run's partial file over the target."""
+        if self._pending:
+            self._write(b"")
+        if self._replacement is not None:
+            replacement, self._replacement, self._fd = self._replacement, None, None
+            replacement.commit()
+        self.close()
 
     def close(self) -> None:
-        if self._owned:
-            self._file.close()
+        """Stop writing; an ``--overwrite`` run's partial file is kept (its rows can be continued), the target untouched."""
+        if self._replacement is not None:
+            replacement, self._replacement, self._fd = self._replacement, None, None
+            replacement.abandon(keep=True)
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
 
     def __enter__(self) -> CsvResultWriter:
         return self
@@ -150,19 +282,19 @@ def write_csv(path: str | Path, results: Iterable[ImageResult], top_k: int) -> N
     write_replacing(path, format_rows(results, top_k, with_header=True).encode("utf-8"))
 
 
-def done_paths(path: str | Path) -> frozenset[str]:
-    """Paths an earlier run already wrote to ``path`` (as ``display_path`` shows them), for ``--resume``.
-
-    Only whole rows count: a row cut short by a crash is done again.
-    """
+def _open_locked(path: str, flags: int) -> int:
     try:
-        with open(path, "rb") as handle:
-            rows = [row for row, _ in _whole_rows(handle)]
-    except (FileNotFoundError, csv.Error):  # nothing to resume; the writer explains a broken file
-        return frozenset()
-    if not rows or not rows[0] or rows[0][0] != "path":
-        return frozenset()
-    return frozenset(restore(row[0]) for row in rows[1:] if len(row) == len(rows[0]))
+        fd = open_regular(path, flags)
+    except NotARegularFile as error:
+        raise OutputRefused(str(error)) from None
+    except OSError as error:
+        raise OutputRefused(f"cannot open {display_path(path)}: {describe_error(error)}") from None
+    try:
+        lock_exclusive(fd, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def read_rows(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -172,7 +304,7 @@ def read_rows(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
     header, is left out, as ``--resume`` leaves it out.
     """
     with open(path, "rb") as handle:
-        rows = [row for row, _ in _whole_rows(handle)]
+        rows = [row for row, _ in whole_records(handle)]
     if not rows:
         return [], []
     columns = rows[0]
@@ -181,53 +313,52 @@ def read_rows(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
     ]
 
 
-def file_path(cell: str) -> str:
-    """The file a restored ``path`` cell names: ``display_path`` read backwards.
-
-    A name the file system holds as bytes that are not UTF-8 was written with
-    ``\\xNN`` escapes; when the name as written does not exist, the escapes
-    are turned back into those bytes. A name that really contains ``\\x``
-    exists as written, so it is taken as it is.
-    """
-    if os.path.lexists(cell) or not _BYTE_ESCAPE.search(cell):
-        return cell
-    raw = _BYTE_ESCAPE.sub(lambda match: chr(0xDC00 + int(match.group(1), 16)), cell)
-    return os.fsdecode(raw.encode("utf-8", errors="surrogateescape"))
-
-
-def _whole_rows(handle: BinaryIO) -> Iterator[tuple[list[str], int]]:
-    """Each record that ends in a line break, with the byte offset where it ends.
+def whole_records(handle: BinaryIO) -> Iterator[tuple[list[str], int]]:
+    """Each whole record of a CSV, with the byte offset where it ends.
 
     Lines are fed to the csv reader one at a time and it asks for the next
     only to finish a record, so the bytes consumed so far are exactly the
-    record's end, even when a quoted name holds line breaks.
+    record's end, even when a quoted name holds line breaks. A record is
+    whole when it ends in a line break outside quotes: one still inside
+    quotes at the end of the file (cut while writing a name with a line
+    break) is left out, as is a last line without its line break.
     """
     consumed = 0
     line_ended = True
+    at_end = False
 
     def lines() -> Iterator[str]:
-        nonlocal consumed, line_ended
+        nonlocal consumed, line_ended, at_end
         for line in handle:
             consumed += len(line)
             line_ended = line.endswith(b"\n")
             yield line.decode("utf-8", errors="replace")
+        at_end = True
 
     for row in csv.reader(lines()):
-        if line_ended:
+        if line_ended and not at_end:
             yield row, consumed
 
 
-def _prepare_for_append(path: Path, expected_header: list[str]) -> None:
-    """Refuse a CSV with other columns, or one that does not parse; cut a last row a crash left unfinished."""
-    with open(path, "r+b") as handle:
-        try:
-            rows = list(_whole_rows(handle))
-        except csv.Error as error:
-            raise CsvMismatchError(f"cannot continue {path}: it is not a valid CSV ({error})") from None
-        if not rows or rows[0][0] != expected_header:
-            raise CsvMismatchError(
-                f"{path} does not have this run's columns ({len(expected_header)}: "
-                f"{','.join(expected_header)}); resume with the --top-k it was written with, "
-                "or write to another file"
-            )
-        handle.truncate(rows[-1][1])
+def read_previous(handle: BinaryIO, shown: str, top_k: int) -> tuple[tuple[PreviousRow, ...], int]:
+    """The whole rows of our CSV on ``handle`` (read from its start) and the offset where they end.
+
+    Raises ``CsvMismatchError`` for a file with other columns (another
+    --top-k, or not ours) or one that does not parse. Rows with another
+    number of cells (edited by hand) are left out.
+    """
+    expected_header = header(top_k)
+    try:
+        rows = list(whole_records(handle))
+    except csv.Error as error:
+        raise CsvMismatchError(f"cannot continue {shown}: it is not a valid CSV ({error})") from None
+    if not rows or rows[0][0] != expected_header:
+        raise CsvMismatchError(
+            f"{shown} does not have this run's columns ({len(expected_header)}: "
+            f"{','.join(expected_header)}); resume with the --top-k it was written with, "
+            "or write to another file"
+        )
+    previous = tuple(
+        PreviousRow(file_path(restore(row[0])), row[1]) for row, _ in rows[1:] if len(row) == len(expected_header)
+    )
+    return previous, rows[-1][1]

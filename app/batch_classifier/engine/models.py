@@ -27,12 +27,15 @@ from .exported import is_exported_program, load_exported
 from .model_errors import ModelLoadError, first_line
 from .model_specs import resampling
 from .timm_models import TIMM_PREFIX, build_timm_architecture, featured_timm, is_timm_name, load_timm
+from .regular_files import FileTooLarge, NotARegularFile, read_regular_file
 from .weights_cache import ProgressCallback, WeightsUnavailable, checkpoint_path, fetch
 
 if TYPE_CHECKING:
     from torchvision.models import WeightsEnum
 
 DEFAULT_MODEL = "efficientnet_lite0"
+LABELS_LIMIT_BYTES = 16 * 2**20
+"""A labels file is a few kilobytes (ImageNet-21k's is under 1 MB); more is not a labels file."""
 FEATURED_TORCHVISION = (
     "resnet18",
     "resnet50",
@@ -248,7 +251,9 @@ def _is_torchscript(path: Path) -> bool:
 def read_labels(path: Path) -> tuple[str, ...]:
     """One label per line; blank lines at the end are ignored, blank lines inside are not."""
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        lines = read_regular_file(path, LABELS_LIMIT_BYTES).decode("utf-8-sig").splitlines()
+    except (NotARegularFile, FileTooLarge) as error:
+        raise ModelLoadError(f"cannot read labels file: {error}") from None
     except OSError as error:
         raise ModelLoadError(f"cannot read labels file {path}: {error.strerror or error}") from None
     except UnicodeDecodeError:

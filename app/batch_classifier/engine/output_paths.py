@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from .regular_files import file_kind
 from .sources import display_path, is_image_name, iter_sources
 
 try:
@@ -104,7 +105,7 @@ def check_output(
     elif _is_devnull(status):
         return OutputPlan(path, "devnull")
     elif not stat.S_ISREG(status.st_mode):
-        raise OutputRefused(f"{shown} is {_file_kind(status.st_mode)}, not a file: refusing to write to it")
+        raise OutputRefused(f"{shown} is {file_kind(status.st_mode)}, not a file: refusing to write to it")
     _check_not_an_input(path, shown, status, inputs, recursive)
     if status is None:
         return OutputPlan(path, "new")
@@ -134,18 +135,6 @@ def _is_devnull(status: os.stat_result) -> bool:
         return os.path.samestat(status, os.stat(os.devnull))
     except OSError:
         return False
-
-
-def _file_kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
 
 
 def _check_not_an_input(

@@ -94,7 +94,8 @@ def iter_sources(
 
     The same file named twice (or named and also found in a named folder)
     yields one row: duplicates would only make the CSV disagree with itself.
-    ``skip`` holds paths already done (``--resume``) as ``display_path`` writes them.
+    ``skip`` holds files already done (``--resume``) as ``os.path.realpath``
+    resolves them, so a path spelled differently from the earlier run still matches.
     """
     seen_files: set[str] = set()
     seen_dirs: set[tuple[int, int]] = set()
@@ -106,7 +107,7 @@ def iter_sources(
         )
         for path in candidates:
             identity = os.path.realpath(path)
-            if identity in seen_files or display_path(path) in skip:
+            if identity in seen_files or identity in skip:
                 continue
             seen_files.add(identity)
             yield SourceItem(index, path)

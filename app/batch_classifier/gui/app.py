@@ -18,8 +18,8 @@ from PySide6.QtCore import QEvent, QObject, QSize
 from PySide6.QtGui import QFileOpenEvent, QIcon
 from PySide6.QtWidgets import QApplication
 
-from ..engine.csv_output import done_paths
 from ..engine.output_paths import OutputRefused, check_output
+from ..engine.resume import done_files
 from ..engine.pipeline import RunSummary
 from ..engine.resources import ICON_PNG_SIZES, ICON_SVG, icon_png, resource_path
 from .main_window import MainWindow
@@ -173,7 +173,7 @@ def run_gui(
     if not quit_when_done:
         window.offer_restore()
     if paths:
-        skip = done_paths(export_csv) if append and export_csv else frozenset()
+        skip = done_files(export_csv) if append and export_csv else frozenset()
         window.add_inputs(list(paths), skip)
     else:
         window.session.request_load()  # load now, so the device shows and a missing model is reported early

@@ -385,8 +385,9 @@ class MainWindow(QMainWindow):
         recursive = self.controls.run_config().recursive
         plan = check_output(path, self.session.inputs, recursive=recursive, overwrite=not append, resume=append)
         if plan.kind == "append":
-            with CsvResultWriter(path, top_k, append=True) as writer:
+            with CsvResultWriter.open(plan, top_k) as writer:
                 writer.write_batch(rows)
+                writer.finish()
         else:
             write_csv(path, rows, top_k)
         what = "shown rows" if shown_only else "rows"

@@ -156,11 +156,11 @@ class ResultsModel(QAbstractTableModel):
         self.endResetModel()
 
     def done_paths(self) -> frozenset[str]:
-        """Paths with a classified row, as ``display_path`` writes them: what a continued run skips.
+        """Files with a classified row, resolved (``os.path.realpath``): what a continued run skips.
 
         Error rows are not done: continuing retries them, as ``--resume`` does.
         """
-        return frozenset(display_path(row[_PATH]) for row in self._rows if row[_STATUS] == "ok")
+        return frozenset(os.path.realpath(row[_PATH]) for row in self._rows if row[_STATUS] == "ok")
 
     @property
     def error_count(self) -> int:
