@@ -82,6 +82,16 @@ def noise_image(width: int, height: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
+
+def linked_copies(folder: Path, count: int, size: tuple[int, int] = (64, 48)) -> Path:
+    """``count`` distinct names in a new ``folder`` for one noise PNG kept beside it: many inputs, cheaply."""
+    folder.mkdir(parents=True)
+    original = folder.parent / f"{folder.name}-original.png"
+    noise_image(*size).save(original)
+    for number in range(count):
+        os.link(original, folder / f"{number:05d}.png")
+    return folder
+
 def encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, fmt, **options)

@@ -9,7 +9,6 @@ paths, so distinct rows) plus files with hostile names.
 from __future__ import annotations
 
 import csv
-import os
 import signal
 import subprocess
 import sys
@@ -53,12 +52,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 @pytest.fixture()
 def inputs(tmp_path: Path) -> tuple[Path, set[str]]:
     """A folder of INPUTS images plus hostile names and one bad file; returns it and every path's display form."""
-    folder = tmp_path / "in"
-    folder.mkdir()
-    original = tmp_path / "original.png"
-    corpus.noise_image(64, 48).save(original)
-    for i in range(INPUTS):
-        os.link(original, folder / f"{i:05d}.png")
+    folder = corpus.linked_copies(tmp_path / "in", INPUTS)
     for name in SPECIAL_NAMES:
         corpus.solid("RGB", (16, 16), corpus.RED).save(folder / name, format="PNG")
     (folder / "zz_broken.jpg").write_bytes(b"not a jpeg")

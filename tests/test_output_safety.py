@@ -40,13 +40,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 @pytest.fixture()
 def pile(tmp_path: Path) -> Path:
     """INPUTS distinct names (hard links to one small PNG: cheap) in ``tmp_path/in``."""
-    folder = tmp_path / "in"
-    folder.mkdir()
-    original = tmp_path / "original.png"
-    corpus.noise_image(32, 24).save(original)
-    for number in range(INPUTS):
-        os.link(original, folder / f"{number:05d}.png")
-    return folder
+    return corpus.linked_copies(tmp_path / "in", INPUTS, (32, 24))
 
 
 def slow(*extra: str) -> list[str]:
