@@ -25,6 +25,8 @@ from typing import TextIO
 from PIL import Image
 
 from . import __version__
+from .compare_cli import model_list, run_compare
+from .engine.compare import ModelFailed
 from .engine.csv_output import CsvMismatchError, CsvResultWriter
 from .engine.devices import DEVICE_CHOICES, PRECISION_CHOICES
 from .engine.fidelity import DEFAULT_PREPROCESS, PREPROCESS_CHOICES, PREPROCESS_HELP
@@ -101,8 +103,10 @@ def _size_list(text: str) -> list[int]:
     return sorted(set(sizes))
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"registry name or model file (default {DEFAULT_MODEL})")
+def _add_model_options(parser: argparse.ArgumentParser, model_group: argparse._ActionsContainer | None = None) -> None:
+    (model_group or parser).add_argument(
+        "--model", default=DEFAULT_MODEL, help=f"registry name or model file (default {DEFAULT_MODEL})"
+    )
     parser.add_argument("--arch", help="architecture of a state_dict model file: a torchvision name or timm/NAME")
     parser.add_argument("--labels", help="labels text file, one per line, for a model file")
     parser.add_argument("--device", default="auto", help=f"{', '.join(DEVICE_CHOICES)} or e.g. cuda:1")
@@ -169,7 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="measure throughput and memory per batch size")
     bench.add_argument("paths", nargs="*", metavar="PATH", help="images (default: the bundled samples)")
-    _add_model_options(bench)
+    which = bench.add_mutually_exclusive_group()
+    _add_model_options(bench, which)
+    which.add_argument(
+        "--models", type=model_list, metavar="A,B,...", help="compare several models on the same images and sizes"
+    )
     bench.add_argument("--batch-sizes", type=_size_list, help="e.g. 1,2,4,8 (default: per device)")
     bench.add_argument("--json", metavar="OUT", help="write the results as JSON")
     bench.add_argument("--plot", metavar="FILE.png", help="draw throughput and memory against batch size")
@@ -457,8 +465,14 @@ def _bench_outputs(args: argparse.Namespace) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     _bench_outputs(args)
-    classifier = _load(_config(args))
     paths = [str(path) for path in (args.paths or sample_images())]
+    if args.models:
+        try:
+            run_compare(args.models, _config(args), paths, args.batch_sizes, args.json, args.plot, _bench_table)
+        except ModelFailed as error:
+            raise CannotStart(str(error)) from None
+        return EXIT_OK
+    classifier = _load(_config(args))
     sizes = args.batch_sizes or default_sweep_sizes(classifier.device)
     memory_note = "peak CUDA memory" if classifier.device.type == "cuda" else "process RSS (no CUDA)"
     sys.stderr.write(
@@ -602,6 +616,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _check_usage(parser, args)
     check_assessment_options(parser, args)
+    if getattr(args, "models", None) and (args.arch or args.labels):
+        parser.error("--arch and --labels belong to a single --model, not to --models")
     if sys.stdout is None and _writes_stdout(args):
         return EXIT_CLOSED_STDOUT
     stdout = sys.stdout

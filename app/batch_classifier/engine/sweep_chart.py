@@ -1,7 +1,10 @@
 """Draw a sweep as a PNG with Pillow alone, so ``bench --plot`` works on a headless server.
 
 Two panels side by side: throughput against batch size, and peak memory
-against batch size, both with a log2 x-axis and the best size marked.
+against batch size, both with a log2 x-axis and the best size marked. A
+comparison of models draws one curve per model on the same two panels, each
+model's best size ringed, and its legend in a strip below the panels, where
+it cannot cover a curve.
 """
 
 from __future__ import annotations
@@ -9,10 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
 
 from .sweep import SweepPoint
+
+if TYPE_CHECKING:
+    from .compare import Comparison
 
 _PANEL = (560, 380)
 _MARGIN = (70, 40, 20, 50)  # left, top, right, bottom
@@ -21,6 +28,12 @@ _ORANGE = (255, 127, 14)
 _GREEN = (44, 160, 44)
 _GREY = (200, 200, 200)
 _INK = (30, 30, 30)
+# One colour per model (matplotlib's tab10), in the order the models were given.
+_PALETTE = (
+    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+)
+_LEGEND_LINE = 16
 
 
 def _nice_ceiling(value: float) -> float:
@@ -40,7 +53,9 @@ def _panel(
     y_label: str,
     series: Sequence[tuple[str, tuple[int, int, int], Sequence[tuple[int, float]]]],
     best: int | None,
+    rings: Sequence[int | None] = (),
 ) -> None:
+    """One plot; ``rings`` circles a batch size on each series (with the names left to a legend below)."""
     font = ImageFont.load_default()
     left, top = origin[0] + _MARGIN[0], origin[1] + _MARGIN[1]
     right, bottom = origin[0] + _PANEL[0] - _MARGIN[2], origin[1] + _PANEL[1] - _MARGIN[3]
@@ -73,7 +88,12 @@ def _panel(
             draw.line(xy, fill=colour, width=2)
         for x, y in xy:
             draw.ellipse([(x - 3, y - 3), (x + 3, y + 3)], fill=colour)
-        draw.text((right - 150, top + 4 + 14 * index), name, fill=colour, font=font)
+        ring = rings[index] if index < len(rings) else None
+        if ring is not None and ring in dict(points):
+            x, y = x_of(ring), y_of(dict(points)[ring])
+            draw.ellipse([(x - 7, y - 7), (x + 7, y + 7)], outline=colour, width=2)
+        if not rings:
+            draw.text((right - 150, top + 4 + 14 * index), name, fill=colour, font=font)
 
 
 def save_sweep_chart(points: Sequence[SweepPoint], best: int | None, title: str, path: str | Path) -> None:
@@ -94,4 +114,43 @@ def save_sweep_chart(points: Sequence[SweepPoint], best: int | None, title: str,
         memory_series = [("process RSS", _ORANGE, [(point.batch_size, point.peak_allocated_mb) for point in measured])]
         memory_title = "Process memory (no CUDA)"
     _panel(draw, (_PANEL[0], 30), memory_title, "MB", memory_series, best)
+    image.save(path)
+
+
+def save_comparison_chart(comparison: Comparison, title: str, path: str | Path) -> None:
+    """Throughput and memory per batch size, one curve per model, each model's best size ringed."""
+    sweeps = comparison.sweeps
+    legend_height = 12 + _LEGEND_LINE * len(sweeps)
+    image = Image.new("RGB", (_PANEL[0] * 2, _PANEL[1] + 30 + legend_height), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+    draw.text((image.width // 2, 12), title, fill=_INK, font=font, anchor="mm")
+    colours = [_PALETTE[index % len(_PALETTE)] for index in range(len(sweeps))]
+    measured = [[point for point in sweep.result.points if not point.out_of_memory] for sweep in sweeps]
+    rings = [sweep.result.best_batch_size for sweep in sweeps]
+    throughput = [
+        (sweep.model, colour, [(point.batch_size, point.images_per_s) for point in points])
+        for sweep, colour, points in zip(sweeps, colours, measured)
+    ]
+    _panel(draw, (0, 30), "Throughput", "images/s", throughput, None, rings)
+    on_cuda = any(point.memory_kind == "cuda" for points in measured for point in points)
+    memory = [
+        (sweep.model, colour, [(point.batch_size, point.peak_allocated_mb) for point in points])
+        for sweep, colour, points in zip(sweeps, colours, measured)
+    ]
+    memory_title = "Peak GPU memory allocated" if on_cuda else "Process memory (no CUDA)"
+    _panel(draw, (_PANEL[0], 30), memory_title, "MB", memory, None, rings)
+    top = _PANEL[1] + 30 + 6
+    for index, (sweep, colour) in enumerate(zip(sweeps, colours)):
+        y = top + _LEGEND_LINE * index
+        draw.line([(_MARGIN[0], y + 6), (_MARGIN[0] + 24, y + 6)], fill=colour, width=3)
+        best = sweep.best_point
+        text = (
+            f"{sweep.model}: batching gain {sweep.batching_gain:.2f}x "
+            f"(batch 1: {sweep.result.sequential_images_per_s:.1f} img/s, "
+            f"best: batch {sweep.result.best_batch_size}, {best.images_per_s:.1f} img/s)"
+            if best is not None
+            else f"{sweep.model}: nothing measured"
+        )
+        draw.text((_MARGIN[0] + 32, y), text, fill=_INK, font=font)
     image.save(path)
