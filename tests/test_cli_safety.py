@@ -96,6 +96,13 @@ def test_numeric_arguments_are_checked_by_argparse(option: str, value: str, caps
     assert "Traceback" not in error and f"argument {option}: must be" in error
 
 
+@pytest.mark.parametrize("command", ["classify", "bench", "models"])
+def test_help_prints(command: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main([command, "--help"])
+    assert exited.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
 def test_numeric_edge_spellings_that_are_fine() -> None:
     parser = cli.build_parser()
     args = parser.parse_args(["classify", "x.png", "--max-wait-ms", "-0", "--batch-size", "65536", "--top-k", "1000"])

@@ -147,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--preprocess",
         default=DEFAULT_PREPROCESS,
         choices=PREPROCESS_CHOICES,
-        help="; ".join(f"{mode}: {text}" for mode, text in PREPROCESS_HELP.items()) + f" (default {DEFAULT_PREPROCESS})",
+        help="; ".join(f"{mode}: {text}" for mode, text in PREPROCESS_HELP.items()).replace("%", "%%")
+        + f" (default {DEFAULT_PREPROCESS})",
     )
     classify.add_argument(
         "--decode-workers", type=_whole_number(1, MAX_DECODE_WORKERS),
