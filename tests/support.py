@@ -98,3 +98,38 @@ def done_paths(csv_path: Path, top_k: int) -> set[str]:
         rows, _ = read_previous(handle, str(csv_path), top_k)
     resolve = resolver(os.getcwd())
     return {resolve(row.path) for row in rows}
+
+
+class PretendCuda(Classifier):
+    """A Classifier on the CPU that takes its device for CUDA: every decision made from the device's type
+    (the default batch size, the read-ahead sized from it) is CUDA's, while the model still runs on the CPU."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.device = torch.device("cuda")
+
+
+def record_read_ahead_queues(monkeypatch) -> list:
+    """Every decode read-ahead queue the pipeline creates from now on, to look at its bound and fill."""
+    from batch_classifier.engine import pipeline
+
+    created: list = []
+
+    class Recorded(pipeline.ReadAheadQueue):
+        def __init__(self, maxsize: int) -> None:
+            super().__init__(maxsize)
+            created.append(self)
+
+    monkeypatch.setattr(pipeline, "ReadAheadQueue", Recorded)
+    return created
+
+
+def wait_until(condition, timeout_s: float = 30.0, what: str = "condition") -> None:
+    """Poll ``condition`` until it holds; fail the test with ``what`` after ``timeout_s``."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)

@@ -11,9 +11,18 @@ import threading
 
 
 class RunControl:
-    def __init__(self, batch_size: int, max_wait_ms: float) -> None:
+    """Batch size, max wait, pause and cancel of one run.
+
+    A front end that has no batch size of its own (a fresh profile, a run
+    started before the model loaded) passes None: the engine resolves it to
+    the device's default when the run starts, so the run and everything sized
+    from it (the decode read-ahead) start from the number that will be used,
+    and the front end only shows it.
+    """
+
+    def __init__(self, batch_size: int | None, max_wait_ms: float) -> None:
         self._lock = threading.Lock()
-        self._batch_size = max(1, batch_size)
+        self._batch_size = None if batch_size is None else max(1, int(batch_size))
         self._max_wait_ms = max(0.0, max_wait_ms)
         self._cancelled = threading.Event()
         self._running = threading.Event()
@@ -21,7 +30,17 @@ class RunControl:
 
     @property
     def batch_size(self) -> int:
+        """The largest batch to form next; only read after the engine has resolved it."""
         with self._lock:
+            if self._batch_size is None:
+                raise RuntimeError("the batch size is unset until the engine resolves it (resolve_batch_size)")
+            return self._batch_size
+
+    def resolve_batch_size(self, default: int) -> int:
+        """Adopt ``default`` unless a batch size was given or set since; return the one in force."""
+        with self._lock:
+            if self._batch_size is None:
+                self._batch_size = max(1, int(default))
             return self._batch_size
 
     def set_batch_size(self, size: int) -> None:

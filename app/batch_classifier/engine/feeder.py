@@ -42,6 +42,28 @@ the feeder waits for the oldest read instead of starting new ones."""
 _log = logging.getLogger(__name__)
 
 
+def read_ahead_window(batch_size: int, workers: int) -> int:
+    """Images decoded ahead of the model, in each of the two stages (decode jobs, ready queue).
+
+    Two batches' worth, so the next batch is ready when the model finishes
+    this one, and enough jobs to keep every decode thread busy. It follows
+    the live batch size: a window sized once for batch 8 would cap every
+    batch of a run at what it holds, whatever the slider says.
+    """
+    return max(2 * batch_size, 4 * workers)
+
+
+class ReadAheadQueue(queue.Queue[object]):
+    """The bounded queue of decoded images, whose bound follows the batch size during a run."""
+
+    def resize(self, maxsize: int) -> None:
+        """A larger bound wakes a producer blocked on ``put``; a smaller one lets the queue drain to it."""
+        with self.mutex:
+            if maxsize != self.maxsize:
+                self.maxsize = maxsize
+                self.not_full.notify_all()
+
+
 class _Stopped(Exception):
     """Raised inside the feeder when the run is over and nobody will read what it makes."""
 
@@ -58,11 +80,11 @@ class Feeder:
 
     def __init__(
         self,
+        *,
         spec: InputSpec,
         preprocess: str,
         workers: int,
-        window: int,
-        ready: queue.Queue[object],
+        ready: ReadAheadQueue,
         stop: threading.Event,
         control: RunControl,
         jpeg_device: torch.device | None,
@@ -72,7 +94,6 @@ class Feeder:
         self._spec = spec
         self._preprocess = preprocess
         self._workers = workers
-        self._window = window
         self._ready = ready
         self._stop = stop
         self._control = control
@@ -95,7 +116,7 @@ class Feeder:
                         self._committed_bytes += size
                         pending.append((pool.submit(self._prepare, item), size))
                         while pending and (
-                            len(pending) >= self._window
+                            len(pending) >= self._ready.maxsize  # as many jobs in flight as may wait decoded
                             or pending[0][0].done()
                             or self._committed_bytes > READ_AHEAD_BYTES
                         ):

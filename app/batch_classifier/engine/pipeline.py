@@ -10,7 +10,6 @@ the model and gets each finished batch through ``on_batch``.
 from __future__ import annotations
 
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,7 +20,7 @@ import torch
 from .batcher import DynamicBatcher
 from .control import RunControl
 from .devices import DeviceUnavailable, device_label, precision_name, resolve_device, resolve_precision
-from .feeder import QUEUE_POLL_S, Feeder, drain
+from .feeder import QUEUE_POLL_S, Feeder, ReadAheadQueue, drain, read_ahead_window
 from .fidelity import DEFAULT_PREPROCESS, PREPROCESS_CHOICES
 from .models import DEFAULT_MODEL, LoadedModel, ModelLoadError, load_model
 from .records import BatchOutcome, BatchStats, DecodedImage, ImageResult, Prediction
@@ -131,7 +130,8 @@ class Classifier:
         return self.config.batch_size or DEFAULT_BATCH_SIZE[self.device.type]
 
     def new_control(self) -> RunControl:
-        return RunControl(self.default_batch_size, self.config.max_wait_ms)
+        """The command line's control: its --batch-size, else unset (the run resolves it to the default)."""
+        return RunControl(self.config.batch_size, self.config.max_wait_ms)
 
     def classify(
         self,
@@ -152,22 +152,21 @@ class Classifier:
         on_batch: Callable[[BatchOutcome], None] | None = None,
     ) -> RunSummary:
         started = time.perf_counter()
-        window = max(2 * control.batch_size, 4 * self.decode_workers)
-        ready: queue.Queue[object] = queue.Queue(maxsize=window)
+        batch_size = control.resolve_batch_size(self.default_batch_size)
+        ready = ReadAheadQueue(read_ahead_window(batch_size, self.decode_workers))
         stop = threading.Event()
         feeder = Feeder(
-            self.model.spec,
-            self.config.preprocess,
-            self.decode_workers,
-            window,
-            ready,
-            stop,
-            control,
-            self.jpeg_device,
-            self.config.thumbnails,
+            spec=self.model.spec,
+            preprocess=self.config.preprocess,
+            workers=self.decode_workers,
+            ready=ready,
+            stop=stop,
+            control=control,
+            jpeg_device=self.jpeg_device,
+            thumbnails=self.config.thumbnails,
         )
         feeder_thread = threading.Thread(target=feeder.run, args=(items,), name="decode-feeder", daemon=True)
-        batcher: DynamicBatcher[DecodedImage] = DynamicBatcher(ready, control.batch_size, control.max_wait_ms / 1000)
+        batcher: DynamicBatcher[DecodedImage] = DynamicBatcher(ready, batch_size, control.max_wait_ms / 1000)
         images = errors = batches = batched_images = 0
         feeder_thread.start()
         try:
@@ -176,6 +175,7 @@ class Classifier:
                 if self.runner.oom_cap is not None:
                     cap = min(cap, self.runner.oom_cap)
                 batcher.set_max_batch_size(cap)
+                ready.resize(read_ahead_window(cap, self.decode_workers))
                 batcher.set_max_wait_s(control.max_wait_ms / 1000)
                 batch = batcher.next_batch(idle_timeout=QUEUE_POLL_S)
                 if batch is None:

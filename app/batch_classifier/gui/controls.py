@@ -5,6 +5,8 @@ Classifier is built, so changing one asks for a reload (``config_changed``).
 Batch size and max wait move live: the window passes them to the running
 job's RunControl, and the engine applies them at the next batch. The slider
 is debounced so dragging it across ten stops sends one value, not ten.
+Until the user picks a batch size the run asks for none, and the engine uses
+the device's default, which this panel then shows.
 """
 
 from __future__ import annotations
@@ -323,7 +325,7 @@ class RunControls(QWidget):
             precision=self.precision_combo.currentData(),
             decode=self.decode_combo.currentData(),
             preprocess=self.preprocess_combo.currentData(),
-            batch_size=self.batch_size(),
+            batch_size=self.batch_size() if self._batch_size_chosen else None,
             max_wait_ms=self.max_wait_spin.value(),
         )
 

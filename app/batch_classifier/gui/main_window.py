@@ -482,8 +482,7 @@ class MainWindow(QMainWindow):
         self.controls.model_loaded(ready.requested)
         self.device_label.setText(ready.device_name)  # model and precision are in the settings panel
         self.device_label.setToolTip(f"{ready.model} · {ready.device_name} · {ready.precision}")
-        self.controls.offer_device_default(ready.default_batch_size)
-        self.session.set_batch_size(self.controls.batch_size())
+        self.controls.offer_device_default(ready.default_batch_size)  # shown; the engine already uses it
         if self.session.activity is Activity.LOADING:
             self.statusBar().showMessage(f"Model {ready.model} ready on {ready.device_name}.", 5000)
 

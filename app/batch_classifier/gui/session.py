@@ -239,7 +239,7 @@ class RunSession(QObject):
         paths, skip = self._last_job = self._pending.popleft()
         self.queue_changed.emit(len(self._pending))
         config = self._config_source()
-        self._control = RunControl(config.batch_size or 1, config.max_wait_ms)
+        self._control = RunControl(config.batch_size, config.max_wait_ms)
         self._run_has_begun = False
         self._post(Activity.RUNNING, self._post_run, RunJob(paths, config, self._control, skip))
 
