@@ -76,3 +76,24 @@ def test_pause_then_resume_finishes_every_row(qtbot: QtBot, window: MainWindow, 
     assert window.results.rowCount() == 200
     assert window.progress.bar.value() == 200
     assert not window.pause_action.isChecked()
+
+
+def test_a_slider_drag_applies_once_where_it_settles(qtbot: QtBot, window: MainWindow) -> None:
+    """Dragging from 4 to 32, resting on 8 and 16 on the way, sends 32 alone, at release."""
+    from batch_classifier.gui.controls import SLIDER_DEBOUNCE_MS
+
+    controls = window.controls
+    controls.set_batch_size(SMALL)
+    qtbot.wait(2 * SLIDER_DEBOUNCE_MS)
+    sent: list[int] = []
+    controls.batch_size_changed.connect(sent.append)
+    slider = controls.batch_slider
+    slider.setSliderDown(True)  # the mouse holds the handle
+    for position in (3, 4, 5):  # 8, 16, 32, each held longer than the debounce
+        slider.setSliderPosition(position)
+        assert controls.batch_spin.value() == 2**position, "the number follows the handle while it moves"
+        qtbot.wait(2 * SLIDER_DEBOUNCE_MS)
+    assert sent == [], "nothing applies while the handle is held"
+    with qtbot.waitSignal(controls.batch_size_changed, timeout=5000):
+        slider.setSliderDown(False)
+    assert sent == [32]

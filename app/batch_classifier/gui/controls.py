@@ -4,7 +4,8 @@ Two kinds of knob. Model, device, precision, decode and preprocessing decide how
 Classifier is built, so changing one asks for a reload (``config_changed``).
 Batch size and max wait move live: the window passes them to the running
 job's RunControl, and the engine applies them at the next batch. The slider
-is debounced so dragging it across ten stops sends one value, not ten.
+applies once it settles: nothing is sent while it is held down, and steps by
+keyboard or wheel are debounced, so a drag across ten stops sends one value.
 Until the user picks a batch size the run asks for none, and the engine uses
 the device's default, which this panel then shows.
 """
@@ -87,6 +88,10 @@ class RunControls(QWidget):
         self.decode_combo = QComboBox()
         for choice in DECODE_CHOICES:
             self.decode_combo.addItem(_DECODE_TEXT.get(choice, choice), choice)
+        for combo in (self.device_combo, self.precision_combo, self.decode_combo):
+            # the longest choice ("Auto (bf16/fp16 on GPU, fp32 on CPU)") must not set the panel's width
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(16)
         if not any(device.startswith("cuda") for device in devices):
             self._disable_item(self.decode_combo, "gpu", "GPU decoding needs a CUDA device")
         self.preprocess_combo = QComboBox()
@@ -128,6 +133,7 @@ class RunControls(QWidget):
         self.device_combo.currentIndexChanged.connect(self._mark_slow_precisions)
         self.preprocess_combo.currentIndexChanged.connect(self._explain_preprocess)
         self.batch_slider.valueChanged.connect(self._slider_moved)
+        self.batch_slider.sliderReleased.connect(self._debounce.start)
         self.batch_spin.valueChanged.connect(self._spin_changed)
         self.max_wait_spin.valueChanged.connect(self.max_wait_changed)
 
@@ -312,7 +318,10 @@ class RunControls(QWidget):
         self.batch_slider.blockSignals(True)
         self.batch_slider.setValue(round(math.log2(size)))
         self.batch_slider.blockSignals(False)
-        self._debounce.start()
+        if self.batch_slider.isSliderDown():
+            self._debounce.stop()  # a drag passing through: its release applies where it stopped
+        else:
+            self._debounce.start()
 
     # --- the result ----------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ class DropZone(QFrame):
         title = QLabel("<b>Drop images or folders here</b>")
         hint = QLabel("Folders are searched recursively. Drops during a run are queued and run next.")
         hint.setEnabled(False)
+        hint.setWordWrap(True)  # at the window's minimum width the line would be cut, not wrapped
         text = QVBoxLayout()
         text.addWidget(title)
         text.addWidget(hint)

@@ -242,6 +242,7 @@ class MainWindow(QMainWindow):
         self.controls.max_wait_changed.connect(self.session.set_max_wait_ms)
         self.plots.find_best_requested.connect(self._find_best)
         self.plots.use_batch_size.connect(self._use_batch_size)
+        self.pause_action.toggled.connect(self.plots.set_paused)
 
         self.results_view.selection_changed.connect(self.detail.show_result)
         self.results_view.filter_changed.connect(self._update_actions)
@@ -271,7 +272,7 @@ class MainWindow(QMainWindow):
             self.move(available.center() - self.rect().center())
         self.restoreState(self._settings.get(keys.WINDOW_STATE))
         if not self.main_splitter.restoreState(self._settings.get(keys.MAIN_SPLITTER)):
-            self.main_splitter.setSizes([320, 1180])
+            self.main_splitter.setSizes([360, 1140])  # the settings' longest choices in full
         if not self.results_splitter.restoreState(self._settings.get(keys.RESULTS_SPLITTER)):
             self.results_splitter.setSizes([500, 330])
 

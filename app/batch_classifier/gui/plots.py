@@ -1,12 +1,25 @@
 """Three live plots that show what batching does, and the batch-size sweep.
 
-(a) throughput over time, (b) throughput per batch size, (c) peak memory per
-batch size. Batches only append to bounded buffers (cheap, on every batch);
-a 10 Hz timer redraws by ``setData`` on curves created once, without
-antialiasing and without symbols on the long series. Each tick redraws at
-most one plot, and only one that changed, taking turns with the time plot
-(so it moves at 5 Hz): repainting a pyqtgraph plot is Python work on the GUI
-thread, and three at once on a busy 2-core machine is a visible stall.
+(a) throughput over time, (b) throughput per batch size, (c) memory: the
+CUDA allocator's peaks per batch size, or, without CUDA, the process's
+resident memory over time (it does not depend on the batch size on a CPU,
+so plotting it per batch size would only show the order sizes were tried).
+
+Each batch is filed under the number of images it held, the number the CSV's
+``batch_size`` column gives its rows; a batch that decoded nothing is left
+out. Each run has its own time axis, starting at its first batch, with the
+run before it greyed behind; a pause breaks the line instead of bridging it.
+
+Batches only append to bounded buffers (cheap, on every batch); a 10 Hz
+timer redraws by ``setData`` on curves created once, without antialiasing and
+without symbols on the long series. Each tick redraws at most one plot, and
+only one that changed, taking turns with the time plot (so it moves at 5 Hz):
+repainting a pyqtgraph plot is Python work on the GUI thread, and three at
+once on a busy 2-core machine is a visible stall.
+
+Legends are text below each plot, never over the data, and titles are one
+short line; below ``SIDE_BY_SIDE_WIDTH`` the plots go into tabs, so the pane
+holds from the window's minimum size up.
 """
 
 from __future__ import annotations
@@ -18,8 +31,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyqtgraph as pg  # binds to PySide6: the package's __init__ imported it first
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPalette, QPen
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QPalette, QPen, QResizeEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..engine.records import BatchStats
 from ..engine.sweep import SweepPoint, SweepResult
@@ -29,11 +50,22 @@ HISTORY = 4000
 """Batches kept for the time plot; older ones scroll away."""
 ROLLING = 10
 """Batches in the rolling mean drawn over the noisy per-batch throughput."""
+PLOT_MIN_WIDTH = 300
+"""Narrower than this, a plot's title, ticks and legend no longer fit side by side with the others."""
+SIDE_BY_SIDE_WIDTH = 3 * PLOT_MIN_WIDTH + 12
 _MAX_POWER = 10  # batch sizes 1 .. 1024
 _TIME, _SIZE, _MEMORY = "time", "size", "memory"
 _ALL = (_TIME, _SIZE, _MEMORY)
 _PER_SIZE = (_SIZE, _MEMORY)
-_LEGEND_TEXT = "8pt"
+_TITLES = {_TIME: "Throughput over time", _SIZE: "Throughput per batch size"}
+_IDLE_TEXT = "Throughput per batch size fills in as batches run; the sweep measures every power of two."
+SYMBOLS_BELOW = 60
+"""A per-batch series shorter than this is drawn with a dot per batch, so a short run's few batches show."""
+_MEMORY_TITLES = {
+    None: "Memory",
+    "cuda": "Peak GPU memory per batch size",
+    "process": "Process memory over time",
+}
 
 # Mid-tone colours that stay legible on a white and on a near-black background.
 LIVE = QColor(41, 128, 215)
@@ -42,6 +74,8 @@ RESERVED = QColor(155, 89, 182)
 BEST = QColor(39, 174, 96)
 WARMUP = QColor(149, 165, 166)
 OOM = QColor(231, 76, 60)
+EARLIER = QColor(149, 165, 166, 150)
+"""The run before this one, drawn behind it."""
 
 
 def _pen(color: QColor, width: float = 1.5, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
@@ -51,46 +85,149 @@ def _pen(color: QColor, width: float = 1.5, style: Qt.PenStyle = Qt.PenStyle.Sol
     return pen
 
 
+class _Series:
+    """Points over a run's time, bounded; a NaN pair breaks the line where the run paused."""
+
+    def __init__(self) -> None:
+        self.times: deque[float] = deque(maxlen=HISTORY)
+        self.values: deque[float] = deque(maxlen=HISTORY)
+
+    def append(self, time_s: float, value: float) -> None:
+        self.times.append(time_s)
+        self.values.append(value)
+
+    def break_line(self) -> None:
+        if self.values and not math.isnan(self.values[-1]):
+            self.append(math.nan, math.nan)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            np.fromiter(self.times, dtype=float, count=len(self.times)),
+            np.fromiter(self.values, dtype=float, count=len(self.values)),
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+
+@dataclass
+class _Run:
+    """One run's batches over its own time axis, from its first batch."""
+
+    first_batch_at: float | None = None
+    last_index: int = -1
+    throughput: _Series = field(default_factory=_Series)
+    warmup: _Series = field(default_factory=_Series)
+    memory: _Series = field(default_factory=_Series)
+    resumed: bool = False
+    """Set when the run resumes after a pause: the next batch starts a new stretch of line."""
+
+
 @dataclass
 class _SizeStats:
-    """What the live run measured at one batch size."""
+    """What the live runs measured at one batch size (images per batch)."""
 
     throughput_sum: float = 0.0
     throughput_batches: int = 0
     allocated_mb: float = 0.0
     reserved_mb: float = 0.0
+    memory_batches: int = 0
 
 
 @dataclass
 class _Buffers:
-    """Everything the plots draw, bounded: a ring of recent batches and one entry per batch size."""
+    """Everything the plots draw, bounded: this run and the one before, and one entry per batch size."""
 
-    times: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
-    throughput: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
-    warmup_times: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
-    warmup_throughput: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    run: _Run = field(default_factory=_Run)
+    earlier: _Run | None = None
     per_size: dict[int, _SizeStats] = field(default_factory=dict)
     sweep: list[SweepPoint] = field(default_factory=list)
     best: int | None = None
     memory_kind: str | None = None
-    started: float | None = None
 
 
-class _Log2Axis(pg.AxisItem):
-    """Batch sizes on a log2 scale, labelled with the sizes themselves (1, 2, 4 … 1024)."""
+class _BatchSizeAxis(pg.AxisItem):
+    """Batch sizes on a log2 scale, labelled with the sizes themselves (1, 2, 4 … 1024), or plain numbers."""
 
     def __init__(self) -> None:
         super().__init__("bottom")
+        self.per_batch_size(True)
+
+    def per_batch_size(self, on: bool) -> None:
         self.setTicks(
             [
                 [(power, str(2**power)) for power in range(0, _MAX_POWER + 1, 2)],
                 [(power, str(2**power)) for power in range(1, _MAX_POWER + 1, 2)],
             ]
+            if on
+            else None
         )
+
+
+class _Legend(QLabel):
+    """A legend as a line of text under its plot: it never covers the data, and wraps when narrow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        self._entries: dict[str, tuple[str, QColor, bool]] = {}
+
+    def set_entry(self, text: str, mark: str, color: QColor, shown: bool = True) -> None:
+        """Add or update the entry ``text``, drawn as ``mark`` in ``color``; hidden entries keep their place."""
+        self._entries[text] = (mark, color, shown)
+        self._render()
+
+    def set_entries(self, entries: list[tuple[str, str, QColor]]) -> None:
+        self._entries = {text: (mark, color, True) for text, mark, color in entries}
+        self._render()
+
+    def entries(self) -> list[str]:
+        """The texts shown, in order."""
+        return [text for text, (_, _, shown) in self._entries.items() if shown]
+
+    def _render(self) -> None:
+        parts = [
+            f'<span style="white-space:nowrap"><span style="color:{color.name()}">{mark}</span>&nbsp;{text}</span>'
+            for text, (mark, color, shown) in self._entries.items()
+            if shown
+        ]
+        self.setText(" &nbsp; ".join(parts))
 
 
 def _log2(sizes: list[int]) -> np.ndarray:
     return np.log2(np.asarray(sizes, dtype=float))
+
+
+def _rolling_mean(times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of ROLLING consecutive batches, restarted after each break in the line."""
+    out_times: list[np.ndarray] = []
+    out_values: list[np.ndarray] = []
+    kernel = np.ones(ROLLING) / ROLLING
+    breaks = np.flatnonzero(np.isnan(values))
+    for segment_times, segment_values in zip(np.split(times, breaks), np.split(values, breaks)):
+        keep = ~np.isnan(segment_values)
+        segment_times, segment_values = segment_times[keep], segment_values[keep]
+        if len(segment_values) >= ROLLING:
+            if out_times:
+                out_times.append(np.array([math.nan]))
+                out_values.append(np.array([math.nan]))
+            out_times.append(segment_times[ROLLING - 1 :])
+            out_values.append(np.convolve(segment_values, kernel, mode="valid"))
+    if not out_times:
+        return np.empty(0), np.empty(0)
+    return np.concatenate(out_times), np.concatenate(out_values)
+
+
+def _finite(values: np.ndarray) -> list[float]:
+    return values[~np.isnan(values)].tolist()
+
+
+def _span_sizes(plot: pg.PlotWidget, sizes: list[int]) -> None:
+    """From batch size 1 to the largest size drawn (at least 8), so one point still reads against its neighbours."""
+    largest = max([8, *sizes])
+    plot.setXRange(-0.5, math.log2(largest) + 0.5, padding=0)
 
 
 def _range_from_zero(plot: pg.PlotWidget, values: list[float]) -> None:
@@ -109,10 +246,13 @@ class BatchPlots(QWidget):
         self._dirty: set[str] = set()
         self._turn = 0
         self._memory_kind_shown: str | None = None
+        self._titles: dict[pg.PlotWidget, str] = {}
 
         self.time_plot = pg.PlotWidget()
-        self.size_plot = pg.PlotWidget(axisItems={"bottom": _Log2Axis()})
-        self.memory_plot = pg.PlotWidget(axisItems={"bottom": _Log2Axis()})
+        self.size_plot = pg.PlotWidget(axisItems={"bottom": _BatchSizeAxis()})
+        self.memory_axis = _BatchSizeAxis()
+        self.memory_plot = pg.PlotWidget(axisItems={"bottom": self.memory_axis})
+        self.time_legend, self.size_legend, self.memory_legend = _Legend(), _Legend(), _Legend()
         self._setup_axes()
         self._create_items()
 
@@ -124,22 +264,38 @@ class BatchPlots(QWidget):
         self.use_button = QPushButton("Use batch size …")
         self.use_button.setEnabled(False)
         self.use_button.clicked.connect(self._use_best)
-        self.sweep_label = QLabel("Throughput and memory per batch size fill in as batches run.")
+        self.sweep_label = QLabel(_IDLE_TEXT)
         self.sweep_label.setWordWrap(True)
 
         header = QHBoxLayout()
         header.addWidget(self.find_button)
         header.addWidget(self.use_button)
         header.addWidget(self.sweep_label, 1)
-        plots = QHBoxLayout()
-        plots.setSpacing(6)
-        for plot in (self.time_plot, self.size_plot, self.memory_plot):
-            plot.setMinimumSize(220, 180)
-            plots.addWidget(plot, 1)
+        self._panels = [
+            self._panel(plot, legend)
+            for plot, legend in (
+                (self.time_plot, self.time_legend),
+                (self.size_plot, self.size_legend),
+                (self.memory_plot, self.memory_legend),
+            )
+        ]
+        self._row = QWidget()
+        row_layout = QHBoxLayout(self._row)
+        row_layout.setContentsMargins(0, 0, 0, 0)
+        row_layout.setSpacing(6)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self._arrangement = QStackedWidget()
+        self._arrangement.addWidget(self._row)
+        self._arrangement.addWidget(self.tabs)
+        self._side_by_side: bool | None = None
+        self._arrange(side_by_side=False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
-        layout.addLayout(plots, 1)
+        layout.addWidget(self._arrangement, 1)
+        self._set_title(self.time_plot, _TITLES[_TIME])
+        self._set_title(self.size_plot, _TITLES[_SIZE])
         self._show_memory_kind(None)
         self._apply_palette()
 
@@ -150,16 +306,32 @@ class BatchPlots(QWidget):
 
     # --- construction --------------------------------------------------------------------
 
+    @staticmethod
+    def _panel(plot: pg.PlotWidget, legend: _Legend) -> QWidget:
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(plot, 1)
+        layout.addWidget(legend)
+        plot.setMinimumSize(PLOT_MIN_WIDTH - 40, 130)
+        return panel
+
     def _setup_axes(self) -> None:
-        self.time_plot.setTitle("Throughput over time<br><small>per batch; warm-up batches excluded</small>")
-        self.time_plot.setLabel("bottom", "time since first batch", units="s")
-        self.time_plot.setLabel("left", "throughput", units="img/s")
-        self.size_plot.setTitle("Throughput per batch size<br><small>live run (mean) and sweep</small>")
-        self.size_plot.setLabel("bottom", "batch size (log₂ scale)")
-        self.size_plot.setLabel("left", "throughput", units="img/s")
-        self.memory_plot.setLabel("bottom", "batch size (log₂ scale)")
-        self.memory_plot.setLabel("left", "peak memory", units="MB")
-        for plot in (self.time_plot, self.size_plot, self.memory_plot):
+        self.time_plot.setToolTip(
+            "Images per second of each batch of the current run, from its first batch; the run before it is "
+            "greyed behind. Warm-up batches are not counted. A pause leaves a gap."
+        )
+        self.time_plot.setLabel("bottom", "seconds into the run")
+        self.time_plot.setLabel("left", "img/s")
+        self.size_plot.setToolTip(
+            "Mean images per second of the batches that held each number of images, and the sweep's measurement "
+            "at each power of two."
+        )
+        self.size_plot.setLabel("bottom", "images per batch (log₂)")
+        self.size_plot.setLabel("left", "img/s")
+        self.memory_plot.setLabel("left", "MB")
+        for plot in self._plots():
             item = plot.getPlotItem()
             item.showGrid(x=False, y=True, alpha=0.25)  # vertical grid lines cost a third of each repaint
             item.setMenuEnabled(False)
@@ -167,41 +339,34 @@ class BatchPlots(QWidget):
             item.setMouseEnabled(x=False, y=False)  # live plots follow their data; a stray drag must not freeze them
             for side in ("left", "bottom"):
                 item.getAxis(side).enableAutoSIPrefix(False)
-            item.getAxis("left").setWidth(58)  # a label growing a digit must not re-lay out the plot
             item.setDownsampling(auto=True, mode="peak")
             item.setClipToView(True)
-        for plot in (self.size_plot, self.memory_plot):
-            plot.setLimits(xMin=-0.5, xMax=_MAX_POWER + 0.5)
+        self.size_plot.setLimits(xMin=-0.5, xMax=_MAX_POWER + 0.5)
         for plot in (self.time_plot, self.size_plot):
             plot.setLimits(yMin=0)  # throughput is drawn from zero: a 5 % wobble must not look like a cliff
             plot.enableAutoRange(axis="y", enable=False)
 
     def _create_items(self) -> None:
         """Every curve once; refreshing only calls setData."""
-        self.time_legend = self.time_plot.addLegend(offset=(-8, -8), labelTextSize=_LEGEND_TEXT)
-        self.throughput_curve = self.time_plot.plot(
-            pen=_pen(LIVE, 1), antialias=False, name="per batch"
-        )
-        self.rolling_curve = self.time_plot.plot(
-            pen=_pen(SWEEP, 2), antialias=False, name=f"mean of {ROLLING} batches"
-        )
+        self.earlier_curve = self.time_plot.plot(pen=_pen(EARLIER, 1), antialias=False, connect="finite")
+        self.throughput_curve = self.time_plot.plot(pen=_pen(LIVE, 1), antialias=False, connect="finite")
+        self.rolling_curve = self.time_plot.plot(pen=_pen(SWEEP, 2), antialias=False, connect="finite")
         self.warmup_points = self.time_plot.plot(
-            pen=None, symbol="o", symbolSize=7, symbolBrush=None, symbolPen=_pen(WARMUP, 1.5),
-            antialias=False, name="warm-up (excluded)",
+            pen=None, symbol="o", symbolSize=7, symbolBrush=None, symbolPen=_pen(WARMUP, 1.5), antialias=False
         )
+        self.time_legend.set_entry("per batch", "━", LIVE)
+        self.time_legend.set_entry(f"mean of {ROLLING}", "━", SWEEP)
+        self.time_legend.set_entry("warm-up (not counted)", "○", WARMUP)
+        self.time_legend.set_entry("previous run", "━", EARLIER, shown=False)
 
-        self.size_legend = self.size_plot.addLegend(offset=(-8, 8), labelTextSize=_LEGEND_TEXT)
         self.live_size_curve = self.size_plot.plot(
-            pen=_pen(LIVE, 1.5), symbol="o", symbolSize=8, symbolBrush=LIVE, symbolPen=None,
-            antialias=False, name="live run (mean)",
+            pen=_pen(LIVE, 1.5), symbol="o", symbolSize=8, symbolBrush=LIVE, symbolPen=None, antialias=False
         )
         self.sweep_size_curve = self.size_plot.plot(
-            pen=_pen(SWEEP, 1.5), symbol="s", symbolSize=8, symbolBrush=SWEEP, symbolPen=None,
-            antialias=False, name="sweep",
+            pen=_pen(SWEEP, 1.5), symbol="s", symbolSize=8, symbolBrush=SWEEP, symbolPen=None, antialias=False
         )
         self.oom_points = self.size_plot.plot(
-            pen=None, symbol="x", symbolSize=11, symbolBrush=OOM, symbolPen=_pen(OOM, 2),
-            antialias=False,  # in the legend only once a size has run out of memory
+            pen=None, symbol="x", symbolSize=11, symbolBrush=OOM, symbolPen=_pen(OOM, 2), antialias=False
         )
         self.best_line = pg.InfiniteLine(
             angle=90, movable=False, pen=_pen(BEST, 2, Qt.PenStyle.DashLine),
@@ -209,39 +374,113 @@ class BatchPlots(QWidget):
         )
         self.best_line.setVisible(False)
         self.size_plot.addItem(self.best_line, ignoreBounds=True)
+        self.size_legend.set_entry("runs (mean)", "●", LIVE)
+        self.size_legend.set_entry("sweep", "■", SWEEP)
+        self.size_legend.set_entry("out of memory", "✕", OOM, shown=False)
 
-        self.memory_legend = self.memory_plot.addLegend(offset=(8, 8), labelTextSize=_LEGEND_TEXT)
         self.allocated_curve = self.memory_plot.plot(
-            pen=_pen(LIVE, 1.5), symbol="o", symbolSize=7, symbolBrush=LIVE, symbolPen=None,
-            antialias=False,
+            pen=_pen(LIVE, 1.5), symbol="o", symbolSize=7, symbolBrush=LIVE, symbolPen=None, antialias=False
         )
         self.reserved_curve = self.memory_plot.plot(
             pen=_pen(RESERVED, 1.5, Qt.PenStyle.DashLine), symbol="t", symbolSize=7,
             symbolBrush=RESERVED, symbolPen=None, antialias=False,
         )
+        self.earlier_memory_curve = self.memory_plot.plot(pen=_pen(EARLIER, 1), antialias=False, connect="finite")
+        self.process_memory_curve = self.memory_plot.plot(pen=_pen(LIVE, 1.5), antialias=False, connect="finite")
+
+    # --- arrangement -----------------------------------------------------------------------
+
+    @property
+    def side_by_side(self) -> bool:
+        return bool(self._side_by_side)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self._arrange(event.size().width() >= SIDE_BY_SIDE_WIDTH)
+        super().resizeEvent(event)
+
+    def _arrange(self, side_by_side: bool) -> None:
+        """The three plots in a row when there is room for them, else one at a time in tabs."""
+        if side_by_side == self._side_by_side:
+            return
+        self._side_by_side = side_by_side
+        row = self._row.layout()
+        current = self.tabs.currentIndex()
+        while self.tabs.count():
+            self.tabs.removeTab(0)
+        for panel in self._panels:
+            row.removeWidget(panel)
+        for panel, plot in zip(self._panels, self._plots()):
+            if side_by_side:
+                row.addWidget(panel, 1)
+            else:
+                self.tabs.addTab(panel, "")
+            self._set_title(plot, self._titles.get(plot, ""))
+        if side_by_side:
+            for panel in self._panels:
+                panel.show()  # a page taken out of the tabs may have been hidden there
+        else:
+            self.tabs.setCurrentIndex(max(0, current))
+        self._arrangement.setCurrentWidget(self._row if side_by_side else self.tabs)
+
+    def _plots(self) -> tuple[pg.PlotWidget, pg.PlotWidget, pg.PlotWidget]:
+        return self.time_plot, self.size_plot, self.memory_plot
+
+    def title(self, plot: pg.PlotWidget) -> str:
+        """What ``plot`` shows, in the words of its title (side by side) or its tab (in tabs)."""
+        return self._titles[plot]
+
+    def _set_title(self, plot: pg.PlotWidget, text: str) -> None:
+        """Over the plot when side by side; in tabs the tab says it, and the plot keeps the height."""
+        self._titles[plot] = text
+        if self.side_by_side:
+            plot.setTitle(text, color=self.palette().color(QPalette.ColorRole.Text).name())
+        else:
+            plot.setTitle(None)
+            self.tabs.setTabText(self._plots().index(plot), text)
 
     # --- feeding ---------------------------------------------------------------------------
 
     def add_batch(self, stats: BatchStats) -> None:
         """Record one batch; drawn at the next tick. Called for every batch, so kept O(1)."""
         data = self._data
-        if data.started is None:
-            data.started = stats.finished_at
-        elapsed = stats.finished_at - data.started
-        if stats.warmup:
-            data.warmup_times.append(elapsed)
-            data.warmup_throughput.append(stats.images_per_s)
-        elif stats.images:
-            data.times.append(elapsed)
-            data.throughput.append(stats.images_per_s)
-        at_size = data.per_size.setdefault(stats.batch_size, _SizeStats())
-        if not stats.warmup and stats.images:
-            at_size.throughput_sum += stats.images_per_s
-            at_size.throughput_batches += 1
-        at_size.allocated_mb = max(at_size.allocated_mb, stats.peak_allocated_mb)
-        at_size.reserved_mb = max(at_size.reserved_mb, stats.peak_reserved_mb)
+        if stats.batch_index <= data.run.last_index:  # the engine numbers each run's batches from 0
+            data.earlier = data.run if data.run.throughput or data.run.memory else data.earlier
+            data.run = _Run()
+        run = data.run
+        run.last_index = stats.batch_index
         data.memory_kind = stats.memory_kind
         self._dirty.update(_ALL)
+        if not stats.images:
+            return  # nothing decoded: no throughput, and no memory that a batch size could explain
+        if run.first_batch_at is None:
+            run.first_batch_at = stats.finished_at
+        if run.resumed:
+            run.throughput.break_line()
+            run.memory.break_line()
+            run.resumed = False
+        elapsed = stats.finished_at - run.first_batch_at
+        at_size = data.per_size.setdefault(stats.images, _SizeStats())
+        if stats.warmup:
+            run.warmup.append(elapsed, stats.images_per_s)
+        else:
+            run.throughput.append(elapsed, stats.images_per_s)
+            at_size.throughput_sum += stats.images_per_s
+            at_size.throughput_batches += 1
+        if stats.memory_kind == "cuda":
+            at_size.allocated_mb = max(at_size.allocated_mb, stats.peak_allocated_mb)
+            at_size.reserved_mb = max(at_size.reserved_mb, stats.peak_reserved_mb)
+            at_size.memory_batches += 1
+        else:
+            run.memory.append(elapsed, stats.peak_allocated_mb)
+
+    def set_paused(self, paused: bool) -> None:
+        """The time a run stands still is a gap, not a line from the batch before the pause to the next.
+
+        The break goes in at resume: a batch already in flight when Pause was
+        pressed still belongs to the stretch before it.
+        """
+        if not paused:
+            self._data.run.resumed = True
 
     def start_sweep(self) -> None:
         self._data.sweep.clear()
@@ -281,7 +520,7 @@ class BatchPlots(QWidget):
         self._data = _Buffers()
         self.use_button.setEnabled(False)
         self.use_button.setText("Use batch size …")
-        self.sweep_label.setText("Throughput and memory per batch size fill in as batches run.")
+        self.sweep_label.setText(_IDLE_TEXT)
         self._dirty.update(_ALL)
 
     def _use_best(self) -> None:
@@ -311,76 +550,102 @@ class BatchPlots(QWidget):
 
     def _redraw_time(self) -> None:
         data = self._data
-        times = np.fromiter(data.times, dtype=float, count=len(data.times))
-        throughput = np.fromiter(data.throughput, dtype=float, count=len(data.throughput))
-        self.throughput_curve.setData(times, throughput)
-        if len(throughput) >= ROLLING:
-            kernel = np.ones(ROLLING) / ROLLING
-            self.rolling_curve.setData(times[ROLLING - 1 :], np.convolve(throughput, kernel, mode="valid"))
-        else:
-            self.rolling_curve.setData([], [])
-        self.warmup_points.setData(list(data.warmup_times), list(data.warmup_throughput))
-        _range_from_zero(self.time_plot, [*data.throughput, *data.warmup_throughput])
+        times, throughput = data.run.throughput.arrays()
+        short = len(times) < SYMBOLS_BELOW
+        self.throughput_curve.setData(
+            times, throughput, connect="finite", symbol="o" if short else None, symbolSize=4,
+            symbolBrush=LIVE, symbolPen=None,
+        )
+        self.rolling_curve.setData(*_rolling_mean(times, throughput), connect="finite")
+        warmup_times, warmup_throughput = data.run.warmup.arrays()
+        self.warmup_points.setData(warmup_times, warmup_throughput)
+        earlier_times, earlier_throughput = data.earlier.throughput.arrays() if data.earlier else ([], [])
+        self.earlier_curve.setData(earlier_times, earlier_throughput, connect="finite")
+        self.time_legend.set_entry("previous run", "━", EARLIER, shown=len(earlier_times) > 0)
+        _range_from_zero(
+            self.time_plot, [*_finite(throughput), *warmup_throughput.tolist(), *_finite(np.asarray(earlier_throughput))]
+        )
 
     def _redraw_size(self) -> None:
         data = self._data
         measured = sorted(size for size, stats in data.per_size.items() if stats.throughput_batches)
-        self.live_size_curve.setData(
-            _log2(measured), [data.per_size[s].throughput_sum / data.per_size[s].throughput_batches for s in measured]
-        )
+        live = [data.per_size[s].throughput_sum / data.per_size[s].throughput_batches for s in measured]
+        self.live_size_curve.setData(_log2(measured), live)
         fine = [p for p in data.sweep if not p.out_of_memory]
         self.sweep_size_curve.setData(_log2([p.batch_size for p in fine]), [p.images_per_s for p in fine])
         failed = [p.batch_size for p in data.sweep if p.out_of_memory]
         self.oom_points.setData(_log2(failed), [0.0] * len(failed))
-        in_legend = any(sample.item is self.oom_points for sample, _ in self.size_legend.items)
-        if failed and not in_legend:
-            self.size_legend.addItem(self.oom_points, "out of memory")
-        elif in_legend and not failed:
-            self.size_legend.removeItem(self.oom_points)
-        live = [data.per_size[s].throughput_sum / data.per_size[s].throughput_batches for s in measured]
+        self.size_legend.set_entry("out of memory", "✕", OOM, shown=bool(failed))
         _range_from_zero(self.size_plot, [*live, *(p.images_per_s for p in fine)])
+        _span_sizes(self.size_plot, [*measured, *(p.batch_size for p in data.sweep)])
         if data.best is not None:
             self.best_line.setValue(math.log2(data.best))
             self.best_line.label.setFormat(f"best: {data.best}")
         self.best_line.setVisible(data.best is not None)
 
     def _redraw_memory(self) -> None:
-        """Peak memory per size, from the run and the sweep (the larger reading wins)."""
         data = self._data
-        sweep = [p for p in data.sweep if not p.out_of_memory]
+        if data.memory_kind != self._memory_kind_shown:
+            self._show_memory_kind(data.memory_kind)
+        if data.memory_kind == "cuda":
+            self._redraw_memory_per_size()
+            empty: list[float] = []
+            self.process_memory_curve.setData(empty, empty)
+            self.earlier_memory_curve.setData(empty, empty)
+        else:
+            self.allocated_curve.setData([], [])
+            self.reserved_curve.setData([], [])
+            self.process_memory_curve.setData(*data.run.memory.arrays(), connect="finite")
+            earlier = data.earlier.memory.arrays() if data.earlier else ([], [])
+            self.earlier_memory_curve.setData(*earlier, connect="finite")
+            self.memory_legend.set_entry("previous run", "━", EARLIER, shown=len(earlier[0]) > 0)
+
+    def _redraw_memory_per_size(self) -> None:
+        """Peak memory per size, from the runs and the sweep (the larger reading wins)."""
+        data = self._data
         allocated: dict[int, float] = {}
         reserved: dict[int, float] = {}
         for size, stats in data.per_size.items():
-            allocated[size], reserved[size] = stats.allocated_mb, stats.reserved_mb
-        for point in sweep:
-            allocated[point.batch_size] = max(allocated.get(point.batch_size, 0.0), point.peak_allocated_mb)
-            reserved[point.batch_size] = max(reserved.get(point.batch_size, 0.0), point.peak_reserved_mb)
+            if stats.memory_batches:
+                allocated[size], reserved[size] = stats.allocated_mb, stats.reserved_mb
+        for point in data.sweep:
+            if not point.out_of_memory and point.memory_kind == "cuda":
+                allocated[point.batch_size] = max(allocated.get(point.batch_size, 0.0), point.peak_allocated_mb)
+                reserved[point.batch_size] = max(reserved.get(point.batch_size, 0.0), point.peak_reserved_mb)
         sizes = sorted(allocated)
-        cuda = data.memory_kind == "cuda"
         self.allocated_curve.setData(_log2(sizes), [allocated[s] for s in sizes])
-        self.reserved_curve.setData(_log2(sizes) if cuda else [], [reserved[s] for s in sizes] if cuda else [])
-        if data.memory_kind != self._memory_kind_shown:
-            self._show_memory_kind(data.memory_kind)
+        self.reserved_curve.setData(_log2(sizes), [reserved[s] for s in sizes])
+        _span_sizes(self.memory_plot, sizes)
 
     def _show_memory_kind(self, kind: str | None) -> None:
-        """Say what the memory plot measures: the CUDA allocator's peaks, or the process's RSS."""
+        """Say what the memory plot shows: nothing yet, the CUDA allocator's peaks, or the process's RSS."""
         self._memory_kind_shown = kind
-        legend = self.memory_legend
-        legend.removeItem(self.allocated_curve)
-        legend.removeItem(self.reserved_curve)
-        if kind == "process":
-            self.memory_plot.setTitle("Memory per batch size<br><small>process memory (no CUDA)</small>")
-            self.memory_plot.setLabel("left", "process resident memory", units="MB")
-            legend.addItem(self.allocated_curve, "process RSS")
+        self._set_title(self.memory_plot, _MEMORY_TITLES[kind])
+        per_size = kind == "cuda"
+        self.memory_axis.per_batch_size(per_size)
+        self.memory_plot.setLimits(
+            xMin=-0.5 if per_size else None, xMax=_MAX_POWER + 0.5 if per_size else None
+        )
+        if kind == "cuda":
+            self.memory_plot.setLabel("bottom", "images per batch (log₂)")
+            self.memory_plot.setToolTip(
+                "The CUDA caching allocator's peaks while batches of each size ran: allocated by tensors, and "
+                "reserved from the device (what other programs cannot use)."
+            )
+            self.memory_legend.set_entries([("peak allocated", "●", LIVE), ("peak reserved", "▲", RESERVED)])
+        elif kind == "process":
+            self.memory_plot.setLabel("bottom", "seconds into the run")
+            self.memory_plot.setToolTip(
+                "No CUDA device: the resident memory (RSS) of this whole process after each batch. It does not "
+                "depend on the batch size here, so it is drawn over time."
+            )
+            self.memory_legend.set_entries([("resident memory (RSS)", "━", LIVE)])
+            self.memory_legend.set_entry("previous run", "━", EARLIER, shown=False)
         else:
-            subtitle = "CUDA allocator peaks" if kind else "filled in by runs and sweeps"
-            self.memory_plot.setTitle(f"Peak memory per batch size<br><small>{subtitle}</small>")
-            self.memory_plot.setLabel("left", "peak memory", units="MB")
-            legend.addItem(self.allocated_curve, "peak allocated")
-            legend.addItem(self.reserved_curve, "peak reserved")
-        text = self.palette().color(QPalette.ColorRole.Text)
-        for _, label in legend.items:
-            label.setText(label.text, color=text.name())
+            self.memory_plot.setLabel("bottom", "")
+            self.memory_plot.setToolTip("Filled in once a batch has run: what it shows depends on the device.")
+            self.memory_legend.set_entries([])
+            self.memory_legend.setText("Shown once a batch has run.")
 
     # --- palette ---------------------------------------------------------------------------
 
@@ -394,22 +659,12 @@ class BatchPlots(QWidget):
         palette = self.palette()
         background = palette.color(QPalette.ColorRole.Base)
         text = palette.color(QPalette.ColorRole.Text)
-        for plot, legend in (
-            (self.time_plot, self.time_legend),
-            (self.size_plot, self.size_legend),
-            (self.memory_plot, self.memory_legend),
-        ):
+        for plot in self._plots():
             plot.setBackground(background)
+            self._set_title(plot, self._titles[plot])
             item = plot.getPlotItem()
-            item.titleLabel.setAttr("color", text.name())
-            item.titleLabel.setText(item.titleLabel.text)
             for side in ("left", "bottom"):
                 axis = item.getAxis(side)
                 axis.setPen(text)
                 axis.setTextPen(text)
-            legend.setLabelTextColor(text)
-            for _, label in legend.items:
-                label.setText(label.text)  # setLabelTextColor only stores the colour
-            legend.setBrush(pg.mkBrush(background.red(), background.green(), background.blue(), 200))
-            legend.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Mid)))
         self._dirty.update(_ALL)

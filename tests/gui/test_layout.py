@@ -1,0 +1,57 @@
+"""The window's layout holds from its minimum size up: nothing cut, titles whole, legends off the data."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QLabel, QWidget
+from pytestqt.qtbot import QtBot
+
+from batch_classifier.gui.main_window import MainWindow
+
+from .test_plots import stats
+
+
+def cut_off(root: QWidget) -> list[str]:
+    """Every visible label of ``root`` that shows less than its text, and every pane smaller than its minimum."""
+    problems = []
+    for label in root.findChildren(QLabel):
+        if not label.isVisibleTo(root) or not label.text():
+            continue
+        if label.wordWrap():
+            needed = label.heightForWidth(label.contentsRect().width()) if label.hasHeightForWidth() else 0
+            if needed > label.contentsRect().height() + 1:
+                problems.append(f"{label.text()[:40]!r}: {label.height()} px high, needs {needed}")
+        elif label.width() < label.minimumSizeHint().width():
+            problems.append(f"{label.text()[:40]!r}: {label.width()} px wide, needs {label.minimumSizeHint().width()}")
+    return problems
+
+
+@pytest.mark.parametrize("size", [(960, 640), (1024, 700), (1600, 1000)])
+def test_the_window_shows_every_label_plot_title_and_legend_whole(
+    qtbot: QtBot, window: MainWindow, size: tuple[int, int]
+) -> None:
+    for index in range(12):
+        window.plots.add_batch(stats(index, 2 ** (index % 6), 123.0 * (index + 1), mb=1400.0 + index))
+    window.resize(*size)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == size, timeout=3000)
+    qtbot.wait(600)  # every plot redrawn
+
+    central = window.centralWidget()
+    for pane in (central, window.plots, window.drop_zone, window.results_view):
+        hint = pane.minimumSizeHint()
+        assert hint.width() <= pane.width() and hint.height() <= pane.height(), (
+            f"{type(pane).__name__} is {pane.width()}x{pane.height()}, below its minimum {hint.width()}x{hint.height()}"
+        )
+    plots = window.plots
+    assert plots.side_by_side == (size[0] >= 1280), "side by side when there is room, tabs below"
+    for plot in (plots.time_plot, plots.size_plot, plots.memory_plot):
+        title = plot.getPlotItem().titleLabel
+        if plots.side_by_side:
+            assert title.item.boundingRect().width() <= plot.width(), f"title {plots.title(plot)!r} is cut"
+        else:
+            assert not title.isVisible(), "in tabs the tab names the plot, and the plot keeps the height"
+    if not plots.side_by_side:
+        assert plots.tabs.tabBar().sizeHint().width() <= plots.tabs.width(), "every tab's name in full"
+        names = [plots.tabs.tabText(i) for i in range(3)]
+        assert names == [plots.title(plot) for plot in (plots.time_plot, plots.size_plot, plots.memory_plot)]
+    assert cut_off(central) == []
