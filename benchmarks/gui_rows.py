@@ -6,7 +6,9 @@ batch after batch of made-up rows through the same handler a run uses: table
 insert, filter proxy, progress, plots. It times each batch in the GUI
 thread, including the events it causes. The ratio of the last batches' cost to the first
 ones' says whether the cost grows with the table; the absolute figure says
-how much of each second the GUI thread spends on rows.
+how much of each second the GUI thread spends on rows. It also times the
+window's journal (each batch as a JSON line, flushed and fsynced on the
+journal's own thread) on the same batches.
 
     python3 benchmarks/gui_rows.py [--batches 400] [--sort-by-confidence]
 """
@@ -18,6 +20,7 @@ import os
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -25,6 +28,7 @@ from PySide6.QtCore import QSettings, Qt  # noqa: E402 - Qt must see the platfor
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from batch_classifier.engine.records import BatchStats, ImageResult, Prediction  # noqa: E402
+from batch_classifier.gui.journal import Journal  # noqa: E402
 from batch_classifier.gui.main_window import MainWindow  # noqa: E402
 from batch_classifier.gui.results_model import CONFIDENCE  # noqa: E402
 from batch_classifier.gui.settings import Settings  # noqa: E402
@@ -64,12 +68,14 @@ def main() -> None:
     app = QApplication([])
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(QSettings(os.path.join(folder, "settings.ini"), QSettings.Format.IniFormat))
-        window = MainWindow(settings, quiet=True)
+        journal_folder = Path(folder) / "journal"
+        window = MainWindow(settings, quiet=True, journal_folder=journal_folder)
         window.show()
         app.processEvents()
         if args.sort_by_confidence:
             window.results_view.table.sortByColumn(CONFIDENCE, Qt.SortOrder.DescendingOrder)
-        window.progress.start_run(args.batches * BATCH)
+        window.progress.start_run()
+        window.progress.set_total(args.batches * BATCH)
         costs = []
         for number in range(args.batches):
             rows = made_up_batch(number)
@@ -79,12 +85,23 @@ def main() -> None:
             costs.append((time.perf_counter() - started) * 1000)
         window.close()
         app.processEvents()
+        journal = Journal(journal_folder)
+        journal_costs = []
+        for number in range(min(args.batches, 100)):
+            results = made_up_batch(number).results
+            started = time.perf_counter()
+            journal.append(results)
+            journal.flush()
+            journal_costs.append((time.perf_counter() - started) * 1000)
+        journal.close(keep=False)
     tenth = max(1, args.batches // 10)
     first, last = statistics.median(costs[1 : tenth + 1]), statistics.median(costs[-tenth:])
     print(f"{args.batches} batches of {BATCH} rows ({args.batches * BATCH:,} rows), "
           f"{'sorted by confidence' if args.sort_by_confidence else 'in run order'}")
     print(f"  GUI thread per batch: first tenth {first:.1f} ms, last tenth {last:.1f} ms, worst {max(costs):.1f} ms")
     print(f"  ratio last/first: {last / first:.2f}; at 12 batches/s the GUI thread is busy {12 * last / 10:.0f}% of each second")
+    print(f"  journal per batch (its own thread, write + fsync): median {statistics.median(journal_costs):.1f} ms, "
+          f"worst {max(journal_costs):.1f} ms")
 
 
 if __name__ == "__main__":
