@@ -37,6 +37,7 @@ from ..engine.output_paths import OutputRefused, check_output
 from ..engine.devices import available_devices
 from ..engine.models import list_models
 from ..engine.pipeline import RunSummary
+from ..engine.records import BatchStats
 from ..engine.resources import sample_images
 from ..engine.sources import IMAGE_EXTENSIONS
 from ..engine.sweep import SweepResult
@@ -525,17 +526,20 @@ class MainWindow(QMainWindow):
         self.results_view.select_first_row_if_none()
         self.plots.add_batch(rows.stats)
         self.progress.add_images(len(rows.results))
-        stats = rows.stats
-        if stats.images == 0:
-            pass  # a batch that decoded nothing measured no memory worth showing
-        elif stats.memory_kind == "cuda":
+        self._show_memory(rows.stats)
+        if rows.results and not self.export_action.isEnabled():
+            self._update_actions()
+
+    def _show_memory(self, stats: BatchStats) -> None:
+        """The last batch's memory; a batch that decoded nothing ran no model, so its reading is left out."""
+        if not stats.images:
+            return
+        if stats.memory_kind == "cuda":
             self.memory_label.setText(
                 f"GPU peak {stats.peak_allocated_mb:,.0f} MB allocated · {stats.peak_reserved_mb:,.0f} MB reserved"
             )
         else:
             self.memory_label.setText(f"Process memory {stats.peak_allocated_mb:,.0f} MB (no CUDA)")
-        if rows.results and not self.export_action.isEnabled():
-            self._update_actions()
 
     def _on_run_finished(self, summary: RunSummary) -> None:
         verb = "Cancelled after" if summary.cancelled else "Done:"
