@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
@@ -10,9 +12,32 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import pytest
 
-from support import TinyModel, make_tiny_model
+from support import TinyModel, make_tiny_model  # first: it imports the engine, which must precede torch
+
+from misbehaving_models import save_misbehaving
+from unreadable_trees import UnreadableTree, build_unreadable_tree
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
     return make_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def misbehaving_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], TinyModel]:
+    """Builds (once per session) a model of ``misbehaving_models.MISBEHAVING`` by its name."""
+    folder = tmp_path_factory.mktemp("misbehaving-models")
+    built: dict[str, TinyModel] = {}
+
+    def make(kind: str) -> TinyModel:
+        if kind not in built:
+            built[kind] = save_misbehaving(kind, folder / kind)
+        return built[kind]
+
+    return make
+
+
+@pytest.fixture
+def unreadable_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> UnreadableTree:
+    """Two good images beside a folder whose listing is refused and one whose path is too long."""
+    return build_unreadable_tree(tmp_path / "tree", monkeypatch)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import random
+import warnings
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,6 @@ from support import RunsCode, write_labels
 
 @pytest.mark.parametrize("how", ["torch.save", "pickle.dumps"])
 @pytest.mark.parametrize("arch", ["resnet18", None])
-@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # the hand-made pickle's protocol
 def test_checkpoint_that_runs_code_is_refused(tmp_path: Path, how: str, arch: str | None) -> None:
     marker = tmp_path / "PWNED"
     model = tmp_path / "evil.pt"
@@ -121,17 +122,51 @@ def test_model_that_fails_on_an_image_is_a_load_error(tmp_path: Path) -> None:
     assert "\n" not in message and "channels" in message
 
 
+@pytest.mark.parametrize("arch", ["resnet18", None])
 @pytest.mark.parametrize(
     ("content", "words"),
-    [(b"", "cannot read model file"), (b"not a model at all", "not a weights-only PyTorch file"), (None, "not found")],
-    ids=["empty", "junk", "missing"],
+    [
+        (b"", "cannot read model file .*: the file is empty"),
+        (b"not a model at all\n", "is a text file, not a model"),
+        (b"cat\ndog\n", "is a text file, not a model"),  # a text file can begin like a pickle
+        (bytes(random.Random(13).randrange(256) for _ in range(4096)), "is not a model file"),
+        (b"\x80\x04" + bytes(random.Random(14).randrange(256) for _ in range(4096)), "is not a model file"),
+        (b"PK\x03\x04" + bytes(4096), "a damaged or unsupported archive"),
+        (pickle.dumps({"epoch": 3}), "is not a model file \\(a pickle without tensors\\)"),
+        (None, "not found"),
+    ],
+    ids=["empty", "text", "text-like-a-pickle", "random", "random-after-a-pickle-header", "broken-zip",
+         "pickle-without-tensors", "missing"],
 )
-def test_unusable_files_are_clear_errors(tmp_path: Path, content: bytes | None, words: str) -> None:
+def test_unusable_files_are_clear_errors(tmp_path: Path, content: bytes | None, words: str, arch: str | None) -> None:
+    """Said from what the file is: neither torch's unpickler internals ("101") nor a false alarm about code."""
     model = tmp_path / "model.pt"
     if content is not None:
         model.write_bytes(content)
-    with pytest.raises(ModelLoadError, match=words):
-        load_model(str(model), arch="resnet18")
+    with pytest.raises(ModelLoadError, match=words) as refused:
+        load_model(str(model), arch=arch)
+    message = str(refused.value)
+    assert "\n" not in message and "could run code" not in message and "weights_only" not in message
+
+
+@pytest.mark.parametrize("how", ["torch.save", "pickle.dumps", "pickle protocol 0", "legacy torch.save"])
+def test_a_refusal_names_what_the_file_asks_for_and_nothing_leaks_before_it(tmp_path: Path, how: str) -> None:
+    """torch warns about a pickle's protocol just before it refuses it: that warning must not reach the user."""
+    marker = tmp_path / "PWNED"
+    model = tmp_path / "evil.pt"
+    payload = {"fc.weight": RunsCode(marker)}
+    if how == "torch.save":
+        torch.save(payload, model)
+    elif how == "legacy torch.save":
+        torch.save(payload, model, _use_new_zipfile_serialization=False)
+    else:
+        model.write_bytes(pickle.dumps(payload, protocol=0 if how == "pickle protocol 0" else 4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ModelLoadError, match=r"\(it asks for posix\.system\), and loading them could run code"):
+            load_model(str(model))
+    assert [str(warning.message) for warning in caught] == []
+    assert not marker.exists()
 
 
 def test_labels_file_that_is_not_utf8(tmp_path: Path) -> None:

@@ -165,7 +165,7 @@ def test_leaving_a_background_count_stops_a_long_walk(monkeypatch: pytest.Monkey
 
     walked: list[int] = []
 
-    def slow_walk(paths, recursive=True, skip=frozenset()):  # type: ignore[no-untyped-def]
+    def slow_walk(paths, recursive=True, skip=frozenset(), on_unreadable=None):  # type: ignore[no-untyped-def]
         for number in itertools.count():
             walked.append(number)
             time.sleep(0.01)

@@ -45,8 +45,8 @@ from .engine.run_identity import (
     move_sidecar,
     write_sidecar,
 )
-from .engine.sources import count_sources, display_path, no_images_message
-from .engine.sweep import SweepResult, default_sweep_sizes, sweep_batch_sizes
+from .engine.sources import UnreadableFolder, count_sources, display_path, no_images_message
+from .engine.sweep import SweepResult, default_sweep_sizes, images_to_measure, sweep_batch_sizes
 from .engine.sweep_chart import save_sweep_chart
 from .engine.timm_models import hf_cache_dir
 from .progress import ProgressLine
@@ -203,9 +203,16 @@ def _config(args: argparse.Namespace, **overrides: object) -> RunConfig:
 
 def _load(config: RunConfig) -> Classifier:
     try:
-        return Classifier(config, on_download=_print_download)
+        classifier = Classifier(config, on_download=_print_download)
     except START_ERRORS as error:
         raise CannotStart(str(error)) from None
+    if classifier.precision_note:
+        _warn(classifier.precision_note)
+    return classifier
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"batch-classifier: warning: {message}\n")
 
 
 def _print_download(done: int, total: int | None) -> None:
@@ -295,13 +302,16 @@ def run_classify(args: argparse.Namespace, stops: StopSignals) -> int:
             resumed = plan_resume(writer.previous, resolve, args.retry_errors)
             paths = absolute_inputs(args.paths, recorded.cwd)
         skip = resumed.skip if resumed is not None else frozenset()
-        total = count_sources(paths, args.recursive, skip)
+        unreadable: list[UnreadableFolder] = []
+        total = count_sources(paths, args.recursive, skip, on_unreadable=unreadable.append)
         if total == 0 and resumed is not None:
+            for folder in unreadable:
+                _warn(folder.describe())
             sys.stderr.write(f"nothing to do: every image found is already in {display_path(plan.path)}\n")
             writer.close()
             return _compact(plan, top_k, resolve) if resumed.duplicates else EXIT_OK
         if total == 0:
-            raise CannotStart(no_images_message(args.paths, args.recursive))
+            raise CannotStart(no_images_message(args.paths, args.recursive, unreadable))
         if writer is None:
             writer = _open_csv(plan, top_k)
             if identity is not None and writer.writing_path is not None:
@@ -364,6 +374,8 @@ def _run(
         stops.attach(None)
         if progress is not None:
             progress.finish()
+    for folder in summary.unreadable_folders:
+        _warn(folder.describe())
     if summary.cancelled:
         sys.stderr.write(f"interrupted: {summary.describe()}\n")
         _assess(assessor, classifier, args)
@@ -442,8 +454,8 @@ def _silence_stdout() -> None:
 def _bench_table(result: SweepResult) -> str:
     rows = [f"{'batch':>6} {'img/s':>10} {'speed-up':>9} {'p50 ms':>9} {'p95 ms':>9} {'alloc MB':>10} {'reserved MB':>12}"]
     for point in result.points:
-        if point.out_of_memory:
-            rows.append(f"{point.batch_size:>6} {'out of memory: stopped here':>40}")
+        if not point.measured:
+            rows.append(f"{point.batch_size:>6} {point.describe()}: stopped here")
             continue
         speedup = point.images_per_s / result.sequential_images_per_s if result.sequential_images_per_s else 0
         best = "  <- best" if point.batch_size == result.best_batch_size else ""
@@ -466,8 +478,8 @@ def _bench_outputs(args: argparse.Namespace) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     _bench_outputs(args)
-    paths = [str(path) for path in (args.paths or sample_images())]
     if args.models:
+        paths = [str(path) for path in (args.paths or sample_images())]
         try:
             run_compare(args.models, _config(args), paths, args.batch_sizes, args.json, args.plot, _bench_table)
         except ModelFailed as error:
@@ -475,6 +487,13 @@ def run_bench(args: argparse.Namespace) -> int:
         return EXIT_OK
     classifier = _load(_config(args))
     sizes = args.batch_sizes or default_sweep_sizes(classifier.device)
+    given = args.paths or [str(path) for path in sample_images()]
+    unreadable: list[UnreadableFolder] = []
+    paths = images_to_measure(given, max(sizes), on_unreadable=unreadable.append)
+    for folder in unreadable:
+        _warn(folder.describe())
+    if not paths:
+        raise CannotStart(no_images_message(given, unreadable=unreadable))
     memory_note = "peak CUDA memory" if classifier.device.type == "cuda" else "process RSS (no CUDA)"
     sys.stderr.write(
         f"{classifier.model.name} on {classifier.device_name}, {classifier.precision}; "

@@ -26,9 +26,9 @@ def test_rows_arrive_before_the_count_and_the_total_follows(
     walked = threading.Event()
     real_walk = sources.iter_sources
 
-    def slow_share(paths, recursive=True, skip=frozenset()):  # type: ignore[no-untyped-def]
+    def slow_share(paths, recursive=True, skip=frozenset(), on_unreadable=None):  # type: ignore[no-untyped-def]
         walked.wait(timeout=30)  # the count's walk of a network share, still going
-        yield from real_walk(paths, recursive, skip)
+        yield from real_walk(paths, recursive, skip, on_unreadable)
 
     monkeypatch.setattr(sources, "iter_sources", slow_share)  # only the background count calls it by this name
     window.controls.set_batch_size(4)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import math
-import pickle
+import pickletools
 import re
 import warnings
 import zipfile
@@ -202,13 +202,14 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
 def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Load a state_dict refusing anything that would run code while unpickling."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ModelLoadError(_refusal(path, error)) from None
+        with warnings.catch_warnings():
+            # Said of any pickle not written by torch.save, just before the refusal that matters.
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ModelLoadError(f"model file not found: {path}") from None
     except Exception as error:  # a garbage file can fail inside the unpickler in any way
-        raise ModelLoadError(f"cannot read model file {path}: {first_line(error)}") from None
+        raise ModelLoadError(_unusable(path, error)) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -216,28 +217,82 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _refusal(path: Path, error: pickle.UnpicklingError) -> str:
-    """Why a file was not unpickled, without torch's advice to retry with ``weights_only=False``.
+_SAFE_FORMATS = (
+    "if you made it yourself, re-save it safely in the code that built the model: "
+    "safetensors.torch.save_file(model.state_dict(), 'model.safetensors') and load that with --arch, "
+    "or torch.export.save(torch.export.export(model, (example,)), 'model.pt2'), or a TorchScript file"
+)
+_MODEL_FORMATS = "not a PyTorch checkpoint, safetensors, torch.export or TorchScript file"
+_SNIFF_BYTES = 1 << 20
+"""How much of a refused file is read to say what it is: a pickle's opcodes
+come first, so its first megabyte shows whether it asks for Python objects."""
 
-    That advice is how a malicious file runs its code, so the message names
-    what the file wanted to build, where torch says, and points to the safe
-    formats instead.
+
+def _unusable(path: Path, error: Exception) -> str:
+    """Why ``torch.load`` could not use ``path``, said from what the file is rather than how the unpickler failed.
+
+    torch's own messages describe its unpickler ("101", "Unsupported operand
+    149") and advise retrying with ``weights_only=False``, which is how a
+    malicious file runs its code. So the file itself is looked at: a pickle
+    that asks for Python objects is refused as such, naming what it asks for;
+    anything that is not a pickle or an archive is simply not a model file.
     """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError as read_error:
+        return f"cannot read model file {path}: {read_error.strerror or read_error}"
+    if not head:
+        return f"cannot read model file {path}: the file is empty"
     refused = _REFUSED_GLOBAL.search(str(error))
-    safe_formats = (
-        "if you made it yourself, re-save it safely in the code that built the model: "
-        "safetensors.torch.save_file(model.state_dict(), 'model.safetensors') and load that with --arch, "
-        "or torch.export.save(torch.export.export(model, (example,)), 'model.pt2'), or a TorchScript file"
-    )
-    if refused:
-        return (
-            f"refused to load {path}: it holds Python objects, not only tensors (it asks for "
-            f"{refused.group(1)}), and loading them could run code; {safe_formats}"
-        )
+    if head.startswith(b"PK\x03\x04"):  # torch.save's archive: torch read the pickle inside
+        if not refused:
+            reason = first_line(error).split(". ")[0]
+            return f"cannot read model file {path}: a damaged or unsupported archive ({reason})"
+        wanted = refused.group(1)
+    else:
+        pickled = _pickled_global(head, cut=len(head) == _SNIFF_BYTES)
+        if pickled is None:
+            kind = "a text file, not a model" if _is_text(head) else "not a model file"
+            return f"{path} is {kind} ({_MODEL_FORMATS})"
+        wanted = pickled or (refused.group(1) if refused else "")
+    if not wanted:
+        return f"{path} is not a model file (a pickle without tensors)"
     return (
-        f"refused to load {path}: not a weights-only PyTorch file, and unpickling it anyway "
-        f"could run code; {safe_formats}"
+        f"refused to load {path}: it holds Python objects, not only tensors (it asks for "
+        f"{wanted}), and loading them could run code; {_SAFE_FORMATS}"
     )
+
+
+def _pickled_global(head: bytes, cut: bool) -> str | None:
+    """The first Python object a pickle asks to build (``module.name``), "" if none, None if ``head`` is no pickle.
+
+    Read with ``pickletools``, which parses the opcodes without executing
+    any. Only a pickle that parses to its end counts (a text file can start
+    like one), or one ``cut`` at the sniffed length after asking for an object.
+    """
+    wanted = ""
+    strings: list[str] = []
+    try:
+        for opcode, arg, _ in pickletools.genops(head):
+            if not wanted and opcode.name in ("GLOBAL", "INST"):
+                wanted = str(arg).replace(" ", ".")
+            elif not wanted and opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                wanted = f"{strings[-2]}.{strings[-1]}"
+            elif isinstance(arg, str):
+                strings.append(arg)
+    except Exception:  # noqa: BLE001 - not a pickle after all, or one cut at the sniffed length
+        return wanted if cut and wanted else None
+    return wanted
+
+
+def _is_text(head: bytes) -> bool:
+    """Whether ``head`` reads as text: UTF-8 with no control characters but whitespace."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(char.isprintable() or char in "\n\r\t" for char in text)
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -270,15 +325,15 @@ def _count_outputs(module: torch.nn.Module, spec: InputSpec) -> int:
             probe = module(torch.zeros(1, 3, spec.crop_size, spec.crop_size))
     except Exception as error:  # any failure of the user's model is a load error, not a traceback
         raise ModelLoadError(
-            f"the model fails on a 3x{spec.crop_size}x{spec.crop_size} RGB image: {_last_line(error)}"
+            f"the model fails on a 3x{spec.crop_size}x{spec.crop_size} RGB image: {last_error_line(error)}"
         ) from None
     if not isinstance(probe, torch.Tensor) or probe.ndim != 2:
         raise ModelLoadError("the model must return a (batch, classes) tensor of scores")
     return int(probe.shape[1])
 
 
-def _last_line(error: BaseException) -> str:
-    """TorchScript errors end with the line that says what went wrong, after a long traceback."""
+def last_error_line(error: BaseException) -> str:
+    """An exception as one line: TorchScript errors end with the line that says what went wrong, after a traceback."""
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     return lines[-1] if lines else type(error).__name__
 

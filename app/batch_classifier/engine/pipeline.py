@@ -13,19 +13,19 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from .batcher import DynamicBatcher
 from .control import RunControl
-from .devices import DeviceUnavailable, device_label, precision_name, resolve_device, resolve_precision
+from .devices import DeviceUnavailable, device_label, precision_name, precision_note, resolve_device, resolve_precision
 from .feeder import QUEUE_POLL_S, Feeder, ReadAheadQueue, drain, read_ahead_window
 from .fidelity import DEFAULT_PREPROCESS, PREPROCESS_CHOICES
 from .models import DEFAULT_MODEL, LoadedModel, ModelLoadError, load_model
 from .records import BatchOutcome, BatchStats, DecodedImage, ImageResult, Prediction
-from .runner import OUT_OF_MEMORY, Runner
-from .sources import SourceItem, iter_sources
+from .runner import Runner
+from .sources import SourceItem, UnreadableFolder, iter_sources
 from .weights_cache import ProgressCallback, WeightsUnavailable
 
 DECODE_CHOICES = ("auto", "cpu", "gpu")
@@ -61,21 +61,41 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class RunSummary:
+    """How a run went. ``images`` counts rows, error rows included; the rate and
+    the mean batch size count only images the model classified, so a pile of
+    unreadable files cannot pass for a fast run."""
+
     images: int
     errors: int
     elapsed_s: float
     images_per_s: float
+    """Classified images (ok rows) per second of the run."""
     mean_batch_size: float
+    """Images per batch, over the batches the model ran (0 when it ran none)."""
     batches: int
     cancelled: bool
     oom_cap: int | None
+    unreadable_folders: tuple[UnreadableFolder, ...] = ()
+    """Folders the walk could not list: their images, if any, have no rows."""
+
+    @property
+    def classified(self) -> int:
+        return self.images - self.errors
 
     def describe(self) -> str:
         """One line for a person: the same words on the command line and in the window."""
-        text = (
-            f"{self.images:,} images, {self.errors:,} errors, {self.images_per_s:,.1f} img/s, "
-            f"mean batch size {self.mean_batch_size:.1f}, {self.elapsed_s:.1f} s"
-        )
+        text = f"{self.images:,} images, {self.errors:,} errors"
+        if self.classified:
+            text += (
+                f": {self.classified:,} classified at {self.images_per_s:,.1f} img/s, "
+                f"mean batch size {self.mean_batch_size:.1f}"
+            )
+        elif self.images:
+            text += ": none classified"
+        text += f", {self.elapsed_s:.1f} s"
+        if self.unreadable_folders:
+            count = len(self.unreadable_folders)
+            text += f", {count:,} folder{'s' if count > 1 else ''} could not be read"
         if self.oom_cap is not None:
             text += f", batch size capped at {self.oom_cap} after running out of memory"
         return text
@@ -107,6 +127,8 @@ class Classifier:
         self.device = resolve_device(config.device)
         autocast = resolve_precision(config.precision, self.device)
         self.precision = precision_name(autocast)
+        self.precision_note = precision_note(autocast, self.device)
+        """A warning for the front end to show when this precision is slow here, else ""."""
         if config.preprocess not in PREPROCESS_CHOICES:
             raise ValueError(f"unknown preprocessing {config.preprocess!r} (choose {' or '.join(PREPROCESS_CHOICES)})")
         gpu_decode = config.decode == "gpu" or (config.decode == "auto" and self.device.type == "cuda")
@@ -140,10 +162,15 @@ class Classifier:
         on_batch: Callable[[BatchOutcome], None] | None = None,
         skip: frozenset[str] = frozenset(),
     ) -> RunSummary:
-        """Classify every image under ``paths``; one row per input, delivered batch by batch."""
+        """Classify every image under ``paths``; one row per input, delivered batch by batch.
+
+        Folders that cannot be listed are in the summary's ``unreadable_folders``.
+        """
         control = control or self.new_control()
-        sources = iter_sources(paths, recursive=self.config.recursive, skip=skip)
-        return self.classify_items(sources, control, on_batch)
+        unreadable: list[UnreadableFolder] = []
+        sources = iter_sources(paths, recursive=self.config.recursive, skip=skip, on_unreadable=unreadable.append)
+        summary = self.classify_items(sources, control, on_batch)
+        return replace(summary, unreadable_folders=tuple(unreadable))
 
     def classify_items(
         self,
@@ -167,7 +194,7 @@ class Classifier:
         )
         feeder_thread = threading.Thread(target=feeder.run, args=(items,), name="decode-feeder", daemon=True)
         batcher: DynamicBatcher[DecodedImage] = DynamicBatcher(ready, batch_size, control.max_wait_ms / 1000)
-        images = errors = batches = batched_images = 0
+        images = errors = batches = batched_images = model_batches = 0
         feeder_thread.start()
         try:
             while control.wait_while_paused():
@@ -186,6 +213,7 @@ class Classifier:
                 images += len(outcome.results)
                 errors += outcome.stats.errors
                 batched_images += outcome.stats.images
+                model_batches += outcome.stats.images > 0
                 batches += 1
                 if on_batch is not None:
                     on_batch(outcome)
@@ -200,8 +228,8 @@ class Classifier:
             images=images,
             errors=errors,
             elapsed_s=elapsed,
-            images_per_s=images / elapsed if elapsed > 0 else 0.0,
-            mean_batch_size=batched_images / batches if batches else 0.0,
+            images_per_s=(images - errors) / elapsed if elapsed > 0 else 0.0,
+            mean_batch_size=batched_images / model_batches if model_batches else 0.0,
             batches=batches,
             cancelled=control.cancelled and not batcher.ended,
             oom_cap=self.runner.oom_cap,
@@ -220,9 +248,10 @@ class Classifier:
             scores = self.runner.run(pixels)
             copy_ms, forward_ms, memory = scores.copy_ms, scores.forward_ms, scores.memory
             labels = self.model.labels
-            for item, confidences, indices in zip(good, scores.confidences.tolist(), scores.indices.tolist()):
-                if indices[0] == OUT_OF_MEMORY:
-                    failures[item.index] = "out of memory even for a single image"
+            rows = zip(good, scores.errors, scores.confidences.tolist(), scores.indices.tolist(), strict=True)
+            for item, error, confidences, indices in rows:
+                if error:
+                    failures[item.index] = error
                 else:
                     predictions[item.index] = tuple(
                         Prediction(labels[i], float(c)) for c, i in zip(confidences, indices)

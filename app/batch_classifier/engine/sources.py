@@ -4,10 +4,13 @@ Lazy because a dropped folder may hold 100,000 files and the first batch
 should start long before the walk ends. Every file the user names explicitly
 comes out, whatever its extension or state, so it gets a row (an error row if
 it is not an image); files found by walking a folder are filtered by extension.
+A folder that cannot be listed has no rows to give, so it is reported instead
+(``UnreadableFolder``), once, with the reason: a skipped subtree is never silent.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
@@ -26,6 +29,21 @@ class SourceItem:
     path: str
 
 
+@dataclass(frozen=True)
+class UnreadableFolder:
+    """A folder the walk could not list, and why: its images (if any) have no rows."""
+
+    path: str
+    reason: str
+
+    def describe(self) -> str:
+        """The warning line front ends show, one per folder."""
+        return f"cannot read folder '{display_path(self.path)}': {self.reason}"
+
+
+UnreadableCallback = Callable[[UnreadableFolder], None]
+
+
 def display_path(path: str) -> str:
     """The path as valid UTF-8 text: bytes the file system holds that are not UTF-8 become ``\\xNN``.
 
@@ -40,7 +58,9 @@ def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def _walk(folder: str, recursive: bool, seen_dirs: set[tuple[int, int]]) -> Iterator[str]:
+def _walk(
+    folder: str, recursive: bool, seen_dirs: set[tuple[int, int]], on_unreadable: UnreadableCallback | None
+) -> Iterator[str]:
     """Yield image files below ``folder`` depth first in name order, never entering a folder twice.
 
     ``seen_dirs`` holds (device, inode) of folders entered so far, which both
@@ -48,33 +68,53 @@ def _walk(folder: str, recursive: bool, seen_dirs: set[tuple[int, int]]) -> Iter
     keeps its own stack rather than recursing, so a tree nested thousands of
     levels deep cannot raise RecursionError in the middle of a run.
     """
-    stack = [_listing(folder, seen_dirs)]
+    stack = [_listing(folder, seen_dirs, on_unreadable)]
     while stack:
         entry = next(stack[-1], None)
         if entry is None:
             stack.pop()
         elif _is_dir(entry):
             if recursive:
-                stack.append(_listing(entry.path, seen_dirs))
+                stack.append(_listing(entry.path, seen_dirs, on_unreadable))
         elif is_image_name(entry.name):
             yield entry.path
 
 
-def _listing(folder: str, seen_dirs: set[tuple[int, int]]) -> Iterator[os.DirEntry[str]]:
-    """The entries of ``folder`` in name order; nothing if it was entered before or cannot be read."""
+def _listing(
+    folder: str, seen_dirs: set[tuple[int, int]], on_unreadable: UnreadableCallback | None
+) -> Iterator[os.DirEntry[str]]:
+    """The entries of ``folder`` in name order; nothing if it was entered before or cannot be read.
+
+    A folder that cannot be read is told to ``on_unreadable``; one entered
+    before is not (it was listed, or reported, the first time).
+    """
     try:
         identity = os.stat(folder)
-    except OSError:
-        return iter(())
-    key = (identity.st_dev, identity.st_ino)
-    if key in seen_dirs:
-        return iter(())
-    seen_dirs.add(key)
-    try:
+        key = (identity.st_dev, identity.st_ino)
+        if key in seen_dirs:
+            return iter(())
+        seen_dirs.add(key)
         with os.scandir(folder) as scan:
             return iter(sorted(scan, key=lambda entry: entry.name))
-    except OSError:
+    except OSError as error:
+        if on_unreadable is not None:
+            on_unreadable(UnreadableFolder(folder, _folder_failure(error)))
         return iter(())
+
+
+def _folder_failure(error: OSError) -> str:
+    """Why a folder could not be listed, in words for the user."""
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if error.errno == errno.ENOENT:
+        return "it no longer exists"
+    if error.errno == errno.ENOTDIR:
+        return "it is no longer a folder"
+    if error.errno == errno.ENAMETOOLONG:
+        return "its path is longer than the system allows"
+    if error.strerror:
+        return error.strerror[:1].lower() + error.strerror[1:]
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
@@ -89,6 +129,7 @@ def iter_sources(
     paths: Iterable[str | os.PathLike[str]],
     recursive: bool = True,
     skip: Container[str] = frozenset(),
+    on_unreadable: UnreadableCallback | None = None,
 ) -> Iterator[SourceItem]:
     """Expand ``paths`` into numbered items, each real file once.
 
@@ -96,6 +137,7 @@ def iter_sources(
     yields one row: duplicates would only make the CSV disagree with itself.
     ``skip`` holds files already done (``--resume``) as ``os.path.realpath``
     resolves them, so a path spelled differently from the earlier run still matches.
+    ``on_unreadable`` hears of each folder that could not be listed, as the walk meets it.
     """
     seen_files: set[str] = set()
     seen_dirs: set[tuple[int, int]] = set()
@@ -103,7 +145,7 @@ def iter_sources(
     for given in paths:
         given_path = os.fspath(given)
         candidates = (
-            _walk(given_path, recursive, seen_dirs) if os.path.isdir(given_path) else iter((given_path,))
+            _walk(given_path, recursive, seen_dirs, on_unreadable) if os.path.isdir(given_path) else iter((given_path,))
         )
         for path in candidates:
             identity = os.path.realpath(path)
@@ -114,10 +156,22 @@ def iter_sources(
             index += 1
 
 
-def no_images_message(paths: Sequence[str | os.PathLike[str]], recursive: bool = True) -> str:
-    """Why a run found nothing to classify, for the user: where it looked and what for."""
+def no_images_message(
+    paths: Sequence[str | os.PathLike[str]],
+    recursive: bool = True,
+    unreadable: Sequence[UnreadableFolder] = (),
+) -> str:
+    """Why a run found nothing to classify, for the user: where it looked and what for.
+
+    When folders could not be read, that is the reason given: they may well
+    hold images, so "no images found" would be false.
+    """
     named = [f"'{display_path(os.fspath(path))}'" for path in paths]
     where = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
+    if unreadable:
+        more = len(unreadable) - 1
+        others = f" (and {more} more folder{'s' if more > 1 else ''} that could not be read)" if more else ""
+        return f"Nothing to classify in {where}: {unreadable[0].describe()}{others}"
     scope = "" if recursive else " (subfolders not searched)"
     return f"No images found in {where}{scope}: looked for {', '.join(sorted(IMAGE_EXTENSIONS))}"
 
@@ -127,13 +181,14 @@ def count_sources(
     recursive: bool = True,
     skip: Container[str] = frozenset(),
     stop: threading.Event | None = None,
+    on_unreadable: UnreadableCallback | None = None,
 ) -> int:
     """How many items ``iter_sources`` will yield: a walk without decoding, for progress and ETA.
 
     Once ``stop`` is set the walk ends early, and the count is only what it had reached.
     """
     total = 0
-    for _ in iter_sources(paths, recursive, skip):
+    for _ in iter_sources(paths, recursive, skip, on_unreadable):
         if stop is not None and stop.is_set():
             break
         total += 1

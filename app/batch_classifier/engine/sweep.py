@@ -8,9 +8,11 @@ machine, not from a rule of thumb.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import islice
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +20,7 @@ import torch
 from .decode import decode_file
 from .pipeline import Classifier
 from .runner import OUT_OF_MEMORY
+from .sources import UnreadableCallback, iter_sources
 
 # Within this fraction of the fastest, prefer the smaller batch: same speed,
 # lower latency and memory.
@@ -34,6 +37,19 @@ class SweepPoint:
     peak_reserved_mb: float
     memory_kind: str
     out_of_memory: bool = False
+    failure: str = ""
+    """Why this size could not be measured other than memory: the model raised, or gave no usable scores."""
+
+    @property
+    def measured(self) -> bool:
+        """Whether this size ran and its numbers mean something."""
+        return not self.out_of_memory and not self.failure
+
+    def describe(self) -> str:
+        """What this size gave, in a few words for a person."""
+        if self.out_of_memory:
+            return "out of memory"
+        return self.failure or f"{self.images_per_s:,.0f} img/s"
 
 
 @dataclass(frozen=True)
@@ -66,11 +82,26 @@ def default_sweep_sizes(device: torch.device) -> list[int]:
 
 def best_batch_size(points: Sequence[SweepPoint]) -> int | None:
     """The smallest size whose throughput is within 5% of the fastest."""
-    measured = [point for point in points if not point.out_of_memory and point.images_per_s > 0]
+    measured = [point for point in points if point.measured and point.images_per_s > 0]
     if not measured:
         return None
     fastest = max(point.images_per_s for point in measured)
     return min(point.batch_size for point in measured if point.images_per_s >= _GOOD_ENOUGH * fastest)
+
+
+def images_to_measure(
+    paths: Iterable[str | os.PathLike[str]],
+    limit: int,
+    recursive: bool = True,
+    on_unreadable: UnreadableCallback | None = None,
+) -> list[str]:
+    """The first ``limit`` images under ``paths``, walked as a run walks them (folders included).
+
+    The sweep repeats its images to fill big batches, so it needs no more
+    than the largest batch, and decoding a whole folder up front would only
+    cost time and memory.
+    """
+    return [item.path for item in islice(iter_sources(paths, recursive, on_unreadable=on_unreadable), limit)]
 
 
 def _percentile(values: Sequence[float], fraction: float) -> float:
@@ -106,9 +137,12 @@ def measure_batch_size(
         began = time.perf_counter()
         scores = runner.run(batch)
         elapsed = time.perf_counter() - began
-        if runner.oom_cap != cap_before or bool((scores.indices[:, 0] == OUT_OF_MEMORY).any()):
+        if runner.oom_cap != cap_before or OUT_OF_MEMORY in scores.errors:
             runner.oom_cap = cap_before
             return SweepPoint(batch_size, 0.0, 0.0, 0.0, 0.0, 0.0, scores.memory.kind, out_of_memory=True)
+        failure = scores.raised or next((error for error in scores.errors if error), "")
+        if failure:
+            return SweepPoint(batch_size, 0.0, 0.0, 0.0, 0.0, 0.0, scores.memory.kind, failure=failure)
         memory = scores.memory
         if repeat < budget.warmup:
             started = time.perf_counter()
@@ -137,7 +171,7 @@ def sweep_batch_sizes(
     should_stop: Callable[[], bool] = lambda: False,
     budget: SweepBudget | None = None,
 ) -> SweepResult:
-    """Measure each size in ascending order; stop cleanly at the first out-of-memory."""
+    """Measure each size in ascending order; stop cleanly at the first size that runs out of memory or fails."""
     pixels = decode_for_sweep(classifier, paths)
     budget = budget or SweepBudget.for_device(classifier.device)
     ordered = sorted(set(max(1, size) for size in sizes) | {1})
@@ -149,7 +183,7 @@ def sweep_batch_sizes(
         points.append(point)
         if on_point is not None:
             on_point(point)
-        if point.out_of_memory:
+        if point.out_of_memory or point.failure:
             break
     sequential = next((point.images_per_s for point in points if point.batch_size == 1), 0.0)
     return SweepResult(tuple(points), best_batch_size(points), sequential)

@@ -97,7 +97,7 @@ def _panel(
 
 
 def save_sweep_chart(points: Sequence[SweepPoint], best: int | None, title: str, path: str | Path) -> None:
-    measured = [point for point in points if not point.out_of_memory]
+    measured = [point for point in points if point.measured]
     image = Image.new("RGB", (_PANEL[0] * 2, _PANEL[1] + 30), "white")
     draw = ImageDraw.Draw(image)
     draw.text((image.width // 2, 12), title, fill=_INK, font=ImageFont.load_default(), anchor="mm")

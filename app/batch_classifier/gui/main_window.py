@@ -546,7 +546,7 @@ class MainWindow(QMainWindow):
         text = f"{verb} {summary.describe()}"
         self.progress.finished("Cancelled" if summary.cancelled else "Done")
         self.statusBar().showMessage(text)
-        self.statusBar().setToolTip(text)
+        self.statusBar().setToolTip("\n".join([text, *(folder.describe() for folder in summary.unreadable_folders)]))
 
     def _on_sweep_finished(self, result: SweepResult) -> None:
         self.plots.finish_sweep(result)

@@ -493,8 +493,7 @@ class BatchPlots(QWidget):
     def add_sweep_point(self, point: SweepPoint) -> None:
         self._data.sweep.append(point)
         self._data.memory_kind = point.memory_kind
-        text = "out of memory" if point.out_of_memory else f"{point.images_per_s:,.0f} img/s"
-        self.sweep_label.setText(f"Measured batch size {point.batch_size}: {text}…")
+        self.sweep_label.setText(f"Measured batch size {point.batch_size}: {point.describe()}…")
         self._dirty.update(_PER_SIZE)
 
     def finish_sweep(self, result: SweepResult) -> None:
@@ -571,7 +570,7 @@ class BatchPlots(QWidget):
         measured = sorted(size for size, stats in data.per_size.items() if stats.throughput_batches)
         live = [data.per_size[s].throughput_sum / data.per_size[s].throughput_batches for s in measured]
         self.live_size_curve.setData(_log2(measured), live)
-        fine = [p for p in data.sweep if not p.out_of_memory]
+        fine = [p for p in data.sweep if p.measured]
         self.sweep_size_curve.setData(_log2([p.batch_size for p in fine]), [p.images_per_s for p in fine])
         failed = [p.batch_size for p in data.sweep if p.out_of_memory]
         self.oom_points.setData(_log2(failed), [0.0] * len(failed))
@@ -609,7 +608,7 @@ class BatchPlots(QWidget):
             if stats.memory_batches:
                 allocated[size], reserved[size] = stats.allocated_mb, stats.reserved_mb
         for point in data.sweep:
-            if not point.out_of_memory and point.memory_kind == "cuda":
+            if point.measured and point.memory_kind == "cuda":
                 allocated[point.batch_size] = max(allocated.get(point.batch_size, 0.0), point.peak_allocated_mb)
                 reserved[point.batch_size] = max(reserved.get(point.batch_size, 0.0), point.peak_reserved_mb)
         sizes = sorted(allocated)

@@ -19,16 +19,15 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from itertools import islice
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ..engine.control import RunControl
 from ..engine.pipeline import DEFAULT_MAX_WAIT_MS, START_ERRORS, Classifier, RunConfig
 from ..engine.records import BatchOutcome, BatchStats, ImageResult
-from ..engine.sources import BackgroundCount, iter_sources, no_images_message
 from ..engine.resources import sample_images
-from ..engine.sweep import NothingToMeasure, SweepResult, default_sweep_sizes, sweep_batch_sizes
+from ..engine.sources import BackgroundCount, no_images_message
+from ..engine.sweep import NothingToMeasure, SweepResult, default_sweep_sizes, images_to_measure, sweep_batch_sizes
 from .thumbnails import encode_thumbnail
 
 _log = logging.getLogger(__name__)
@@ -160,7 +159,9 @@ class Worker(QObject):
                 if job.skip:
                     self.note.emit(NOTHING_LEFT)
                 else:
-                    self.nothing_found.emit(no_images_message(job.paths, job.config.recursive))
+                    self.nothing_found.emit(
+                        no_images_message(job.paths, job.config.recursive, summary.unreadable_folders)
+                    )
                 return
             self.run_finished.emit(summary)  # after the last batch_done: leaving the blocks waited for it
         except START_ERRORS as error:
@@ -177,7 +178,7 @@ class Worker(QObject):
     def sweep(self, job: SweepJob) -> None:
         try:
             classifier = self._classifier_for(job.config)
-            files = [item.path for item in islice(iter_sources(job.paths, job.config.recursive), SWEEP_IMAGES)]
+            files = images_to_measure(job.paths, SWEEP_IMAGES, job.config.recursive)
             if not files:
                 raise ValueError("no images to measure: add some, or use the sample images")
             try:
