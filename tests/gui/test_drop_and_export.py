@@ -97,7 +97,9 @@ def test_export_writes_every_row_with_the_cli_columns(
 
     with open(target, encoding="utf-8", newline="") as handle:
         table = list(csv.reader(handle))
-    assert table[0] == header(len(TINY_LABELS)), "top-k lowered to the model's classes, as the command line does"
+    assert table[0] == header(len(TINY_LABELS), corrections=True), (
+        "the command line's columns, top-k lowered to the model's classes, then the window's corrected_label"
+    )
     body = [dict(zip(table[0], row)) for row in table[1:]]
     assert [row["path"] for row in body] == [display_path(str(path)) for path in expected]
     assert [row["status"] for row in body] == ["ok"] * 5 + ["error"]

@@ -1,6 +1,7 @@
 """Accuracy of a run against its ground truth: top-1 and top-k, per class, and the confusion matrix.
 
-Rows are scored when they have a true label and a prediction. A row the
+Rows are scored when they have a truth (a true label, or the label a person
+set in the window's review, which wins) and a prediction. A row the
 threshold labelled ``unknown`` counts as wrong at top-1 (the user did not
 get the right label) and sits in the ``unknown`` column of the matrix; top-k
 looks at the model's own predictions. Error rows and rows without truth are
@@ -112,13 +113,14 @@ class Scorecard:
 
     def add(self, results: Iterable[ImageResult]) -> None:
         for result in results:
-            if not result.true_label:
+            truth = result.truth  # a person's correction counts as the truth
+            if not truth:
                 self._without_truth += result.status == "ok"
             elif result.status != "ok":
                 self._errors += 1
             else:
-                self._pairs[(result.true_label, result.label)] += 1
-                self._topk_correct += any(p.label == result.true_label for p in result.predictions[: self._top_k])
+                self._pairs[(truth, result.label)] += 1
+                self._topk_correct += any(p.label == truth for p in result.predictions[: self._top_k])
 
     def report(self, unmatched: Sequence[UnmatchedName] = ()) -> AccuracyReport:
         seen = {name for pair in self._pairs for name in pair}

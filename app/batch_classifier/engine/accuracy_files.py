@@ -62,7 +62,7 @@ def _short(label: str) -> str:
     return label if len(label) <= _LABEL_CHARS else label[: _LABEL_CHARS - 1] + "…"
 
 
-def _shade(fraction: float) -> tuple[int, int, int]:
+def shade(fraction: float) -> tuple[int, int, int]:
     """White for none of a row's images, deep blue for all of them."""
     low, high = (255, 255, 255), (8, 69, 148)
     return tuple(round(a + (b - a) * fraction) for a, b in zip(low, high))  # type: ignore[return-value]
@@ -88,7 +88,7 @@ def confusion_image(report: AccuracyReport, title: str) -> Image.Image:
         total = sum(counts) or 1
         for column, count in enumerate(counts):
             x = left + column * cell
-            fill = _shade(count / total)
+            fill = shade(count / total)
             draw.rectangle([x, y, x + cell, y + cell], fill=fill, outline=_GRID)
             if count:
                 ink = "white" if count / total > 0.5 else _INK

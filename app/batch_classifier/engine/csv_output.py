@@ -34,13 +34,16 @@ from .sources import display_path
 BASE_COLUMNS = ("path", "status", "label", "confidence", "error")
 TRAILING_COLUMNS = ("model", "device", "batch_size", "runtime", "preprocess")
 TRUTH_COLUMNS = ("top1_label", "true_label", "correct")
+CORRECTION_COLUMN = "corrected_label"
+"""Last, and only in the window's export: the label a person set while reviewing (``shared/design.md``)."""
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_GUARD = "'"
 
 
-def header(top_k: int) -> list[str]:
+def header(top_k: int, corrections: bool = False) -> list[str]:
+    """The columns in the contract's order; ``corrections`` appends ``corrected_label`` (the window's export)."""
     extra = [column for rank in range(2, top_k + 1) for column in (f"label_{rank}", f"confidence_{rank}")]
-    return [*BASE_COLUMNS, *extra, *TRAILING_COLUMNS, *TRUTH_COLUMNS]
+    return [*BASE_COLUMNS, *extra, *TRAILING_COLUMNS, *TRUTH_COLUMNS, *([CORRECTION_COLUMN] if corrections else [])]
 
 
 class CsvMismatchError(ValueError):
@@ -95,7 +98,7 @@ def file_path(cell: str) -> str:
     return os.fsdecode(_ESCAPE.sub(unescape, cell).encode("utf-8", "surrogateescape"))
 
 
-def row_cells(result: ImageResult, top_k: int) -> list[str]:
+def row_cells(result: ImageResult, top_k: int, corrections: bool = False) -> list[str]:
     predictions = list(result.predictions)
     cells = [
         neutralise(path_cell(result.path)),
@@ -119,15 +122,17 @@ def row_cells(result: ImageResult, top_k: int) -> list[str]:
         neutralise(result.true_label),
         {True: "1", False: "0", None: ""}[result.correct],
     ]
+    if corrections:
+        cells.append(neutralise(result.corrected_label))
     return cells
 
 
-def format_rows(results: Iterable[ImageResult], top_k: int, with_header: bool) -> str:
+def format_rows(results: Iterable[ImageResult], top_k: int, with_header: bool, corrections: bool = False) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     if with_header:
-        writer.writerow(header(top_k))
-    writer.writerows(row_cells(result, top_k) for result in results)
+        writer.writerow(header(top_k, corrections))
+    writer.writerows(row_cells(result, top_k, corrections) for result in results)
     return buffer.getvalue()
 
 
@@ -272,14 +277,14 @@ class CsvResultWriter:
         self.close()
 
 
-def write_csv(path: str | Path, results: Iterable[ImageResult], top_k: int) -> None:
-    """Write a whole result set at once (the window's Export), atomically.
+def write_csv(path: str | Path, results: Iterable[ImageResult], top_k: int, corrections: bool = False) -> None:
+    """Write a whole result set at once (the window's Export), atomically; ``corrections`` adds ``corrected_label``.
 
     A file already at ``path`` stays as it was until the new one is complete
     (``output_paths.write_replacing``); whether it may be replaced at all is
     the caller's question to ``output_paths.check_output`` first.
     """
-    write_replacing(path, format_rows(results, top_k, with_header=True).encode("utf-8"))
+    write_replacing(path, format_rows(results, top_k, with_header=True, corrections=corrections).encode("utf-8"))
 
 
 def _open_locked(path: str, flags: int) -> int:

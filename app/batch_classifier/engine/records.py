@@ -16,6 +16,15 @@ UNKNOWN_LABEL = "unknown"
 """The label of a row whose top-1 confidence is below the run's threshold (``--min-confidence``)."""
 
 
+def below_threshold(confidence: float, min_confidence: float) -> bool:
+    """Whether a top-1 confidence is under the threshold, so its row is labelled ``unknown``.
+
+    The one test of the threshold: rows (``ImageResult.relabelled``) and the
+    window's table, which relabels live without building a record per row, both ask it.
+    """
+    return confidence < min_confidence
+
+
 @dataclass(frozen=True)
 class Prediction:
     """One of the top-k guesses for an image."""
@@ -79,11 +88,18 @@ class ImageResult:
     """The threshold in force: an ok row whose top-1 confidence is below it is labelled ``unknown``."""
     true_label: str = ""
     """The ground truth, already matched to one of the model's labels; empty when there is none."""
+    corrected_label: str = ""
+    """The label a person set in the window's review; it overrides ``true_label`` as the truth."""
+
+    @property
+    def truth(self) -> str:
+        """What this row is judged against: the person's correction, else the ground truth, else ``""``."""
+        return self.corrected_label or self.true_label
 
     @property
     def relabelled(self) -> bool:
         """Whether the threshold turned this row's label into ``unknown`` (it stays ``ok``)."""
-        return bool(self.predictions) and self.predictions[0].confidence < self.min_confidence
+        return bool(self.predictions) and below_threshold(self.predictions[0].confidence, self.min_confidence)
 
     @property
     def label(self) -> str:
@@ -103,9 +119,9 @@ class ImageResult:
     @property
     def correct(self) -> bool | None:
         """Whether the label (after the threshold) is the truth; None for a row without truth or without a label."""
-        if not self.true_label or self.status != "ok":
+        if not self.truth or self.status != "ok":
             return None
-        return self.label == self.true_label
+        return self.label == self.truth
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 from .csv_output import file_path, read_rows
+from .records import ImageResult
 
 Mode = Literal["copy", "hardlink", "symlink"]
 MODES: tuple[Mode, ...] = ("copy", "hardlink", "symlink")
@@ -124,6 +125,23 @@ def folder_for(row: dict[str, str], min_confidence: float = 0.0) -> str:
     except ValueError:
         return ERRORS_FOLDER
     return UNKNOWN_FOLDER if confidence < min_confidence else label_folder(row["label"])
+
+
+def items_from_results(results: Iterable[ImageResult]) -> list[SortItem]:
+    """The window's rows and their folders, by the same rule as a CSV's (``folder_for``); the threshold is the rows' own."""
+    return [
+        SortItem(
+            result.path,
+            folder_for({
+                "status": result.status,
+                "label": result.label,
+                "confidence": "" if result.confidence is None else repr(result.confidence),
+                "top1_label": result.top1_label,
+                "corrected_label": result.corrected_label,
+            }),
+        )
+        for result in results
+    ]
 
 
 def items_from_csv(csv_path: str | os.PathLike[str], min_confidence: float = 0.0) -> list[SortItem]:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSplitter,
     QStyle,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -51,6 +52,7 @@ from .plots import BatchPlots
 from .progress import RunProgress
 from .results_model import ResultsModel
 from .results_view import ResultsView
+from .review import Review
 from .session import Activity, RunSession
 from .settings import Settings
 from .worker import BatchRows, ModelReady
@@ -81,6 +83,7 @@ class MainWindow(QMainWindow):
         self.session = RunSession(self.controls.run_config, self)
         self.results = ResultsModel(self)
         self.results_view = ResultsView(self.results)
+        self.review = Review(self, self._settings, self.results, self.results_view, self._say)
         self.plots = BatchPlots()
         self.detail = DetailPane()
         self.progress = RunProgress()
@@ -172,6 +175,7 @@ class MainWindow(QMainWindow):
         run_menu.addActions([self.start_action, self.run_again_action, self.pause_action, self.cancel_action])
         run_menu.addSeparator()
         run_menu.addActions([self.sweep_action, self.clear_action])
+        self.review.add_menu(menu)
         menu.addMenu("&Help").addAction(self.about_action)
         toolbar = QToolBar("Main")
         toolbar.setObjectName("main-toolbar")
@@ -188,7 +192,9 @@ class MainWindow(QMainWindow):
         settings_box = QGroupBox("Run settings")
         QVBoxLayout(settings_box).addWidget(self.controls)
         detail_box = QGroupBox("Selected image")
-        QVBoxLayout(detail_box).addWidget(self.detail)
+        detail_layout = QVBoxLayout(detail_box)
+        detail_layout.addWidget(self.detail, 1)
+        detail_layout.addWidget(self.review.correction_box)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
@@ -199,11 +205,17 @@ class MainWindow(QMainWindow):
         results_layout = QVBoxLayout(results)
         results_layout.setContentsMargins(0, 0, 0, 0)
         results_layout.addWidget(self.drop_zone)
+        results_layout.addWidget(self.review.truth_offer)
+        results_layout.addWidget(self.review.threshold_bar)
         results_layout.addWidget(self.results_view, 1)
 
+        self.lower_tabs = QTabWidget()
+        self.lower_tabs.setDocumentMode(True)
+        self.lower_tabs.addTab(self.plots, "Batching")
+        self.lower_tabs.addTab(self.review.accuracy_view, "Accuracy")
         self.results_splitter = QSplitter(Qt.Orientation.Vertical)
         self.results_splitter.addWidget(results)
-        self.results_splitter.addWidget(self.plots)
+        self.results_splitter.addWidget(self.lower_tabs)
         self.results_splitter.setStretchFactor(0, 3)
         self.results_splitter.setStretchFactor(1, 2)
         self.results_splitter.setChildrenCollapsible(False)
@@ -220,6 +232,7 @@ class MainWindow(QMainWindow):
             label.setContentsMargins(10, 0, 10, 0)
         status.addPermanentWidget(self.memory_label)
         status.addPermanentWidget(self.device_label)
+        status.addPermanentWidget(self.review.accuracy_label)
         status.addPermanentWidget(self.progress)
 
     def _connect(self) -> None:
@@ -248,6 +261,9 @@ class MainWindow(QMainWindow):
         self.results_view.selection_changed.connect(self.detail.show_result)
         self.results_view.filter_changed.connect(self._update_actions)
         self.results_view.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.review.truth_offer.accepted.connect(lambda: self.lower_tabs.setCurrentWidget(self.review.accuracy_view))
+        self.review.accuracy_view.cell_chosen.connect(lambda *_: self._update_actions())
+        self.review.accuracy_view.show_all.connect(self._update_actions)
 
         session = self.session
         session.activity_changed.connect(self._update_actions)
@@ -288,6 +304,7 @@ class MainWindow(QMainWindow):
             return
         busy = self.session.activity is Activity.RUNNING
         self.session.enqueue([str(path) for path in paths], skip)
+        self.review.inputs_changed(self.session.inputs)
         what = f"{len(paths):,} item{'s' if len(paths) != 1 else ''}"
         self.statusBar().showMessage(f"Queued {what}; they run after the current run." if busy else f"Added {what}.", 5000)
 
@@ -341,6 +358,7 @@ class MainWindow(QMainWindow):
             for orphan in found:
                 self.journal.append(orphan.rows)  # ours now: a second kill must not lose them either
                 self.results.append_batch(orphan.rows, [None] * len(orphan.rows))
+            self.review.rows_changed()
             self._unexported = True
             self.results_view.select_first_row_if_none()
             self.statusBar().showMessage(f"Restored {self.results.rowCount():,} rows; export them with Ctrl+E.", 10000)
@@ -391,7 +409,9 @@ class MainWindow(QMainWindow):
                 writer.write_batch(rows)
                 writer.finish()
         else:
-            write_csv(path, rows, top_k)
+            # A person's corrections go in a last column; a scripted run has none and writes the
+            # command line's columns, so `classify --resume` and a scripted --resume can continue it.
+            write_csv(path, rows, top_k, corrections=not self._quiet)
         what = "shown rows" if shown_only else "rows"
         self.statusBar().showMessage(f"Exported {len(rows):,} {what} to {path}", 8000)
         if len(rows) == self.results.rowCount():
@@ -405,6 +425,8 @@ class MainWindow(QMainWindow):
         self.plots.clear()
         self.detail.show_result(None, None)
         self.session.forget_inputs()
+        self.review.inputs_changed(())
+        self.review.clear()
         self.journal.mark_cleared()
         self._unexported = False
         self.progress.idle()
@@ -468,6 +490,7 @@ class MainWindow(QMainWindow):
         self.export_action.setEnabled(has_rows)
         self.export_shown_action.setEnabled(has_rows and self.results_view.filtering)
         self.clear_action.setEnabled(has_rows and ready)
+        self.review.update_actions()
         if activity is Activity.IDLE and self.progress.bar.maximum() == 0:
             self.progress.idle()
 
@@ -481,6 +504,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_ready(self, ready: ModelReady) -> None:
         self._top_k = ready.top_k
+        self.review.model_ready(ready.labels, ready.top_k)
         self.controls.model_loaded(ready.requested)
         self.device_label.setText(ready.device_name)  # model and precision are in the settings panel
         self.device_label.setToolTip(f"{ready.model} · {ready.device_name} · {ready.precision}")
@@ -517,11 +541,13 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Classifying {total:,} images…")
 
     def _on_batch(self, rows: BatchRows) -> None:
+        results = self.review.annotate(rows.results)
         try:
-            self.journal.append(rows.results)
+            self.journal.append(results)
         except OSError as error:
             self.statusBar().showMessage(f"Cannot write the journal {self.journal.path}: {error}")
-        self.results.append_batch(rows.results, rows.thumbnails)
+        self.results.append_batch(results, rows.thumbnails)
+        self.review.rows_changed()
         self._unexported = self._unexported or bool(rows.results)
         self.results_view.select_first_row_if_none()
         self.plots.add_batch(rows.stats)
@@ -553,6 +579,10 @@ class MainWindow(QMainWindow):
         self.progress.idle("Sweep done")
         text = f"Best batch size: {result.best_batch_size}." if result.best_batch_size else "Sweep stopped."
         self.statusBar().showMessage(f"{text} {self._sweep_note}".strip(), 10000)
+
+    def _say(self, message: str) -> None:
+        """Something for the status bar that needs no dialog."""
+        self.statusBar().showMessage(message, 10000)
 
     def _report(self, message: str) -> None:
         """A failure the user must see: the status bar always, plus a dialog unless scripted."""

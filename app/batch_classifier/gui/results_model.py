@@ -8,12 +8,16 @@ own ``ImageResult`` records, so Export writes exactly what the command line
 would.
 Sorting and filtering live in ``ResultsFilter``, a proxy, so the source
 order (the run order) is never lost.
+
+Each row also holds its ground truth and a person's correction (the
+review), and the model holds the confidence threshold: changing it relabels
+every row at once, without a run, since a row keeps its predictions.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -27,16 +31,16 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QApplication, QStyle
 
-from ..engine.records import ImageResult, Prediction
+from ..engine.records import UNKNOWN_LABEL, ImageResult, Prediction, below_threshold
 from ..engine.sources import display_path
 from .thumbnails import PixmapCache
 
-THUMBNAIL, FILE, LABEL, CONFIDENCE, STATUS = range(5)
-HEADERS = ("", "File", "Label (top-1)", "Confidence", "Status")
+THUMBNAIL, FILE, LABEL, CONFIDENCE, STATUS, TRUTH = range(6)
+HEADERS = ("", "File", "Label (top-1)", "Confidence", "Status", "True label")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 2
 FILTER_ROLE = Qt.ItemDataRole.UserRole + 3
-"""status, file name and label, tab-separated: what the filter's regular expression is matched against."""
+"""status, truth, label, file name and label, tab-separated: what the filter's regular expression is matched against."""
 # A translucent red over whatever the palette's base is: readable on light and dark themes alike.
 ERROR_TINT = QColor(220, 53, 69, 70)
 
@@ -55,23 +59,29 @@ def top_k_text(result: ImageResult) -> str:
 
 
 # A row is stored as one flat tuple of strings and numbers: (index, path, status, error, model,
-# device, batch size, runtime, preprocess, thumbnail, label, confidence, label, confidence, ...).
+# device, batch size, runtime, preprocess, true label, corrected label, thumbnail, label, confidence,
+# label, confidence, ...).
 # CPython's cyclic GC stops tracking such a tuple at its first collection, so 100,000 rows add
 # nothing to a full collection. As ImageResult objects they would add 700,000 tracked objects: a pause of half a
 # second on the GUI thread. (Nested tuples are untracked too, but only a collection later.)
-_INDEX, _PATH, _STATUS, _ERROR, _MODEL, _DEVICE, _BATCH, _RUNTIME, _PREPROCESS, _THUMBNAIL, _PREDICTIONS = range(11)
+(_INDEX, _PATH, _STATUS, _ERROR, _MODEL, _DEVICE, _BATCH, _RUNTIME, _PREPROCESS, _TRUE, _CORRECTED, _THUMBNAIL,
+ _PREDICTIONS) = range(13)
 Row = tuple
 
 
 def pack(result: ImageResult, thumbnail: bytes | None) -> Row:
     return (
         result.index, result.path, result.status, result.error, result.model, result.device,
-        result.batch_size, result.runtime, result.preprocess, thumbnail,
+        result.batch_size, result.runtime, result.preprocess, result.true_label, result.corrected_label, thumbnail,
         *(value for p in result.predictions for value in (p.label, p.confidence)),
     )
 
 
-def unpack(row: Row) -> ImageResult:
+def _with(row: Row, field: int, value: object) -> Row:
+    return (*row[:field], value, *row[field + 1 :])
+
+
+def unpack(row: Row, min_confidence: float = 0.0) -> ImageResult:
     labels, confidences = row[_PREDICTIONS::2], row[_PREDICTIONS + 1 :: 2]
     return ImageResult(
         index=row[_INDEX],
@@ -84,6 +94,9 @@ def unpack(row: Row) -> ImageResult:
         batch_size=row[_BATCH],
         runtime=row[_RUNTIME],
         preprocess=row[_PREPROCESS],
+        min_confidence=min_confidence,
+        true_label=row[_TRUE],
+        corrected_label=row[_CORRECTED],
     )
 
 
@@ -91,9 +104,16 @@ def _name(row: Row) -> str:
     return os.path.basename(display_path(row[_PATH]))
 
 
-def _label(row: Row) -> str:
-    """The top-1 label, or for an error row the reason (shown in the label column)."""
-    return row[_PREDICTIONS] if len(row) > _PREDICTIONS else row[_ERROR]
+def _label(row: Row, min_confidence: float) -> str:
+    """The top-1 label (``unknown`` below the threshold), or for an error row the reason (shown in the label column)."""
+    if len(row) <= _PREDICTIONS:
+        return row[_ERROR]
+    return UNKNOWN_LABEL if below_threshold(row[_PREDICTIONS + 1], min_confidence) else row[_PREDICTIONS]
+
+
+def _truth(row: Row) -> str:
+    """The person's correction, else the ground truth (``ImageResult.truth``, read without building one)."""
+    return row[_CORRECTED] or row[_TRUE]
 
 
 def _confidence(row: Row) -> float | None:
@@ -108,6 +128,8 @@ class ResultsModel(QAbstractTableModel):
         self._rows: list[Row] = []
         self._row_of: dict[str, int] = {}
         self._errors = 0
+        self._corrections = 0
+        self._min_confidence = 0.0
         self._pixmaps = PixmapCache()
         self._bold = QFont()
         self._bold.setBold(True)
@@ -120,7 +142,10 @@ class ResultsModel(QAbstractTableModel):
     # --- filling -----------------------------------------------------------------------
 
     def append_batch(self, results: Sequence[ImageResult], thumbnails: Sequence[bytes | None]) -> None:
-        """Add a batch's rows; a path already in the table keeps its place and takes the new row."""
+        """Add a batch's rows; a path already in the table keeps its place and takes the new row.
+
+        A person's correction is about the image, not the run: a new row for the path keeps it.
+        """
         replaced: list[int] = []
         added: list[Row] = []
         first = len(self._rows)
@@ -133,9 +158,11 @@ class ResultsModel(QAbstractTableModel):
             elif number >= first:  # twice in one batch: the later one wins
                 added[number - first] = row
             else:
-                self._errors -= self._rows[number][_STATUS] != "ok"
+                old = self._rows[number]
+                self._errors -= old[_STATUS] != "ok"
                 self._errors += row[_STATUS] != "ok"
-                self._rows[number] = row
+                self._corrections += bool(row[_CORRECTED] or old[_CORRECTED]) - bool(old[_CORRECTED])
+                self._rows[number] = _with(row, _CORRECTED, row[_CORRECTED] or old[_CORRECTED])
                 self._pixmaps.forget(number)
                 replaced.append(number)
         if replaced:
@@ -143,15 +170,50 @@ class ResultsModel(QAbstractTableModel):
         if not added:
             return
         self._errors += sum(1 for row in added if row[_STATUS] != "ok")  # before the rows: views count
+        self._corrections += sum(1 for row in added if row[_CORRECTED])
         self.beginInsertRows(QModelIndex(), first, first + len(added) - 1)
         self._rows.extend(added)
         self.endInsertRows()
+
+    # --- review: truth, corrections, threshold -------------------------------------------
+
+    @property
+    def min_confidence(self) -> float:
+        return self._min_confidence
+
+    def set_min_confidence(self, min_confidence: float) -> None:
+        """Relabel every row against a new threshold: its label turns ``unknown`` below it, and back above."""
+        if min_confidence == self._min_confidence:
+            return
+        self._min_confidence = min_confidence
+        self._all_changed()
+
+    def assign_truth(self, label_for: Callable[[str], str] | None) -> None:
+        """Give every row the true label ``label_for(path)`` says (the engine's truth), or none with None."""
+        self._rows = [_with(row, _TRUE, label_for(row[_PATH]) if label_for else "") for row in self._rows]
+        self._all_changed()
+
+    def set_correction(self, row_number: int, label: str) -> None:
+        """A person's label for one row (``""`` takes it back); it counts as the row's truth."""
+        self._corrections += bool(label) - bool(self._rows[row_number][_CORRECTED])
+        self._rows[row_number] = _with(self._rows[row_number], _CORRECTED, label)
+        self.dataChanged.emit(self.index(row_number, 0), self.index(row_number, len(HEADERS) - 1))
+
+    @property
+    def corrections(self) -> int:
+        """Rows a person gave a label."""
+        return self._corrections
+
+    def _all_changed(self) -> None:
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(HEADERS) - 1))
 
     def clear(self) -> None:
         self.beginResetModel()
         self._rows.clear()
         self._row_of.clear()
         self._errors = 0
+        self._corrections = 0
         self._pixmaps.clear()
         self.endResetModel()
 
@@ -168,10 +230,10 @@ class ResultsModel(QAbstractTableModel):
 
     def results(self) -> list[ImageResult]:
         """Every row in run order, whatever the view's sort or filter: what Export writes."""
-        return [unpack(row) for row in self._rows]
+        return [unpack(row, self._min_confidence) for row in self._rows]
 
     def result(self, row: int) -> ImageResult:
-        return unpack(self._rows[row])
+        return unpack(self._rows[row], self._min_confidence)
 
     # --- Qt model interface ------------------------------------------------------------
 
@@ -205,28 +267,35 @@ class ResultsModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{display_path(row[_PATH])}\n{top_k_text(unpack(row))}"
+        if role == Qt.ItemDataRole.ForegroundRole and column == TRUTH and row[_CORRECTED]:
+            return QApplication.palette().link()
         if role == Qt.ItemDataRole.BackgroundRole:
             return ERROR_TINT if failed else None
         if role == Qt.ItemDataRole.FontRole:
             if failed and column == STATUS:
                 return self._bold
-            return self._italic if failed and column == LABEL else None
+            if column == TRUTH and row[_CORRECTED]:
+                return self._bold
+            unknown = column == LABEL and _label(row, self._min_confidence) == UNKNOWN_LABEL and not failed
+            return self._italic if (failed or unknown) and column == LABEL else None
         if role == Qt.ItemDataRole.TextAlignmentRole and column == CONFIDENCE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == SORT_ROLE:
             return self._sort_key(row, column)
         if role == FILTER_ROLE:
-            return f"{row[_STATUS]}\t{_name(row)}\t{_label(row)}"
+            label = _label(row, self._min_confidence)
+            return f"{row[_STATUS]}\t{_truth(row)}\t{label}\t{_name(row)}\t{label}"
         if role == RESULT_ROLE:
-            return unpack(row)
+            return unpack(row, self._min_confidence)
         return None
 
-    @staticmethod
-    def _display(row: Row, column: int) -> str | None:
+    def _display(self, row: Row, column: int) -> str | None:
         if column == FILE:
             return _name(row)
         if column == LABEL:
-            return _label(row)
+            return _label(row, self._min_confidence)
+        if column == TRUTH:
+            return _truth(row)
         if column == CONFIDENCE:
             confidence = _confidence(row)
             return "" if confidence is None else f"{confidence * 100:.1f} %"
@@ -234,12 +303,13 @@ class ResultsModel(QAbstractTableModel):
             return row[_STATUS]
         return None
 
-    @staticmethod
-    def _sort_key(row: Row, column: int) -> object:
+    def _sort_key(self, row: Row, column: int) -> object:
         if column == FILE:
             return _name(row).casefold()
         if column == LABEL:
-            return _label(row).casefold()
+            return _label(row, self._min_confidence).casefold()
+        if column == TRUTH:
+            return _truth(row).casefold()
         if column == CONFIDENCE:
             confidence = _confidence(row)
             return -1.0 if confidence is None else confidence
@@ -249,7 +319,8 @@ class ResultsModel(QAbstractTableModel):
 
 
 class ResultsFilter(QSortFilterProxyModel):
-    """Sort by any column; show rows whose file name or label contains the text, or errors only.
+    """Sort by any column; show rows whose file name or label contains the text, or errors only,
+    or one cell of the confusion matrix (a true label and the label given).
 
     Filtering is Qt's own regular-expression match on FILTER_ROLE, not a
     Python ``filterAcceptsRow``: with no filter set, appending rows calls no
@@ -260,6 +331,7 @@ class ResultsFilter(QSortFilterProxyModel):
         super().__init__(parent)
         self._text = ""
         self._errors_only = False
+        self._cell: tuple[str, str] | None = None
         self.setSortRole(SORT_ROLE)
         self.setFilterRole(FILTER_ROLE)
         self.setFilterKeyColumn(FILE)
@@ -267,8 +339,17 @@ class ResultsFilter(QSortFilterProxyModel):
 
     @property
     def filtering(self) -> bool:
-        """Whether the text or "Errors only" is set, so that some rows may be hidden."""
-        return bool(self._text) or self._errors_only
+        """Whether the text, "Errors only" or a matrix cell is set, so that some rows may be hidden."""
+        return bool(self._text) or self._errors_only or self._cell is not None
+
+    @property
+    def cell(self) -> tuple[str, str] | None:
+        """The confusion-matrix cell shown, (true label, label given), or None."""
+        return self._cell
+
+    def set_cell(self, cell: tuple[str, str] | None) -> None:
+        self._cell = cell
+        self._refilter()
 
     def set_text(self, text: str) -> None:
         self._text = text.strip()
@@ -279,9 +360,11 @@ class ResultsFilter(QSortFilterProxyModel):
         self._refilter()
 
     def _refilter(self) -> None:
-        status = "error" if self._errors_only else "[^\t]*"
+        any_cell = "[^\t]*"
+        status = "error" if self._errors_only else "ok" if self._cell else any_cell
+        truth, label = (QRegularExpression.escape(name) for name in self._cell) if self._cell else (any_cell, any_cell)
         text = QRegularExpression.escape(self._text)
-        pattern = f"^{status}\t.*{text}" if self._text or self._errors_only else ""
+        pattern = f"^{status}\t{truth}\t{label}\t.*{text}" if self.filtering else ""
         self.setFilterRegularExpression(
             QRegularExpression(pattern, QRegularExpression.PatternOption.CaseInsensitiveOption)
         )

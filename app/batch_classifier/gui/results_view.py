@@ -4,7 +4,9 @@ Everything here is sized for 100,000 rows: fixed row heights (the view never
 measures rows), fixed column widths (no resize-to-contents), a debounced
 filter box, and thumbnails decoded only for the rows painted. A new sort
 keeps the selected row in sight (or goes to the top); "Follow new rows"
-scrolls to each batch as it arrives.
+scrolls to each batch as it arrives. For the review, "least sure first"
+sorts by confidence and selects the first classified row, and ``step``
+walks the rows in the order shown.
 """
 
 from __future__ import annotations
@@ -24,7 +26,17 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.records import ImageResult
-from .results_model import CONFIDENCE, FILE, LABEL, RESULT_ROLE, STATUS, THUMBNAIL, ResultsFilter, ResultsModel
+from .results_model import (
+    CONFIDENCE,
+    FILE,
+    LABEL,
+    RESULT_ROLE,
+    STATUS,
+    THUMBNAIL,
+    TRUTH,
+    ResultsFilter,
+    ResultsModel,
+)
 
 FILTER_DEBOUNCE_MS = 200
 THUMBNAIL_PX = 40
@@ -96,11 +108,12 @@ class ResultsView(QWidget):
         table.setSortingEnabled(True)
         header.setHighlightSections(False)
         header.setMinimumSectionSize(24)
-        for column, width in ((THUMBNAIL, THUMBNAIL_PX + 12), (FILE, 240), (CONFIDENCE, 96), (STATUS, 90)):
+        for column, width in ((THUMBNAIL, THUMBNAIL_PX + 12), (FILE, 190), (CONFIDENCE, 90), (STATUS, 64), (TRUTH, 110)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             header.resizeSection(column, width)
         header.setSectionResizeMode(THUMBNAIL, QHeaderView.ResizeMode.Fixed)
         header.setSectionResizeMode(LABEL, QHeaderView.ResizeMode.Stretch)
+        table.setColumnHidden(TRUTH, True)  # shown once there is a truth: room for the label until then
         return table
 
     def select_first_row_if_none(self) -> None:
@@ -115,6 +128,42 @@ class ResultsView(QWidget):
     @property
     def filtering(self) -> bool:
         return self.proxy.filtering
+
+    def set_cell(self, cell: tuple[str, str] | None) -> None:
+        """Show only the images of one confusion-matrix cell (true label, label given), or all again."""
+        self.proxy.set_cell(cell)
+        self.filter_changed.emit(self.filtering)
+        self.select_first_row_if_none()
+
+    def show_truth_column(self, shown: bool) -> None:
+        self.table.setColumnHidden(TRUTH, not shown)
+
+    def current_source_row(self) -> int | None:
+        """The selected row's number in the results model (its run order), or None."""
+        current = self.table.currentIndex()
+        return self.proxy.mapToSource(current).row() if current.isValid() else None
+
+    def review_least_sure(self) -> None:
+        """Sort by confidence, lowest first, and select the least sure classified row."""
+        self.table.sortByColumn(CONFIDENCE, Qt.SortOrder.AscendingOrder)
+        for row in range(self.proxy.rowCount()):
+            if self.proxy.index(row, STATUS).data() == "ok":
+                self._select_proxy_row(row)
+                return
+
+    def step(self, delta: int) -> None:
+        """Select the row ``delta`` away in the order shown (the first row when none is selected)."""
+        current = self.table.currentIndex()
+        target = current.row() + delta if current.isValid() else 0
+        if 0 <= target < self.proxy.rowCount():
+            self._select_proxy_row(target)
+
+    def _select_proxy_row(self, row: int) -> None:
+        index = self.proxy.index(row, FILE)
+        self.table.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        )
+        self.table.scrollTo(index, QAbstractItemView.ScrollHint.EnsureVisible)
 
     def shown_results(self) -> list[ImageResult]:
         """The rows the filter lets through, in run order whatever the sort: Export shown rows."""

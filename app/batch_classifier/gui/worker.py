@@ -67,6 +67,8 @@ class ModelReady:
     default_batch_size: int
     top_k: int
     """Predictions per row: the asked top-k, lowered to the model's number of classes."""
+    labels: tuple[str, ...] = ()
+    """The model's class names, in order: what truth is matched to and corrections are chosen from."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,7 @@ class Worker(QObject):
                 precision=classifier.precision,
                 default_batch_size=classifier.default_batch_size,
                 top_k=classifier.runner.top_k,
+                labels=tuple(classifier.model.labels),
             )
         )
         return classifier
