@@ -15,6 +15,7 @@ from collections.abc import Callable
 import pytest
 
 from batch_classifier.engine.batcher import END_OF_STREAM, DynamicBatcher
+from batch_classifier.engine.control import MAX_BATCH_SIZE, RunControl
 
 
 class FakeClockQueue:
@@ -185,3 +186,11 @@ def test_works_with_a_real_queue_too() -> None:
     assert batcher.next_batch(idle_timeout=1.0) == ["a", "b"]
     assert batcher.next_batch(idle_timeout=1.0) == ["c"]
     assert batcher.next_batch(idle_timeout=1.0) is None
+
+
+def test_a_run_control_holds_its_batch_size_within_what_a_run_accepts() -> None:
+    control = RunControl(MAX_BATCH_SIZE * 2, 0.0)
+    assert control.batch_size == MAX_BATCH_SIZE
+    control.set_batch_size(0)
+    assert control.batch_size == 1
+    assert RunControl(None, 0.0).resolve_batch_size(10**9) == MAX_BATCH_SIZE

@@ -10,6 +10,7 @@ from PIL import Image
 
 from batch_classifier import cli
 from batch_classifier.engine.compare import Comparison, ModelFailed, ModelSweep, compare_models
+from batch_classifier.engine.devices import MemoryReading
 from batch_classifier.engine.pipeline import RunConfig
 from batch_classifier.engine.sweep import SweepBudget, SweepPoint, SweepResult
 from batch_classifier.engine.sweep_chart import _PALETTE, _PANEL, save_comparison_chart
@@ -108,7 +109,7 @@ def test_undecodable_images_name_the_model(tiny_model, tmp_path: Path) -> None:
 
 
 def _sweep(name: str, rates: dict[int, float]) -> ModelSweep:
-    points = tuple(SweepPoint(size, rate, 1.0, 1.0, 100.0 * size, 100.0 * size, "process") for size, rate in rates.items())
+    points = tuple(SweepPoint(size, rate, 1.0, 1.0, MemoryReading(100.0 * size, 100.0 * size, "process")) for size, rate in rates.items())
     best = max(rates, key=rates.__getitem__)
     return ModelSweep(name, name, SweepResult(points, best, rates[1]))
 

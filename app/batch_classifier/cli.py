@@ -18,7 +18,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
@@ -28,7 +27,8 @@ from . import __version__
 from .compare_cli import model_list, run_compare
 from .engine.compare import ModelFailed
 from .engine.csv_output import CsvMismatchError, CsvResultWriter
-from .engine.devices import DEVICE_CHOICES, PRECISION_CHOICES
+from .engine.control import MAX_BATCH_SIZE
+from .engine.devices import DEVICE_CHOICES, PRECISION_CHOICES, caption_for, memory_kind
 from .engine.fidelity import DEFAULT_PREPROCESS, PREPROCESS_CHOICES, PREPROCESS_HELP
 from .engine.interrupts import Interrupted, StopSignals
 from .engine.models import DEFAULT_MODEL, list_models
@@ -54,7 +54,6 @@ from .sort_cli import add_sort_parser, run_sort
 from .truth_cli import AssessmentRefused, Assessor, add_assessment_options, check_assessment_options
 
 EXIT_OK, EXIT_CANNOT_START, EXIT_BAD_ARGUMENTS, EXIT_CLOSED_STDOUT = 0, 1, 2, 141
-MAX_BATCH_SIZE = 65536
 MAX_WAIT_MS = 60_000.0
 MAX_DECODE_WORKERS = 256
 DEFAULT_TOP_K = 5
@@ -457,11 +456,11 @@ def _bench_table(result: SweepResult) -> str:
         if not point.measured:
             rows.append(f"{point.batch_size:>6} {point.describe()}: stopped here")
             continue
-        speedup = point.images_per_s / result.sequential_images_per_s if result.sequential_images_per_s else 0
+        speedup = result.speedup(point)
         best = "  <- best" if point.batch_size == result.best_batch_size else ""
         rows.append(
             f"{point.batch_size:>6} {point.images_per_s:>10.1f} {speedup:>8.2f}x {point.latency_p50_ms:>9.1f} "
-            f"{point.latency_p95_ms:>9.1f} {point.peak_allocated_mb:>10.0f} {point.peak_reserved_mb:>12.0f}{best}"
+            f"{point.latency_p95_ms:>9.1f} {point.memory.allocated_mb:>10.0f} {point.memory.reserved_mb:>12.0f}{best}"
         )
     return "\n".join(rows)
 
@@ -494,10 +493,10 @@ def run_bench(args: argparse.Namespace) -> int:
         _warn(folder.describe())
     if not paths:
         raise CannotStart(no_images_message(given, unreadable=unreadable))
-    memory_note = "peak CUDA memory" if classifier.device.type == "cuda" else "process RSS (no CUDA)"
     sys.stderr.write(
         f"{classifier.model.name} on {classifier.device_name}, {classifier.precision}; "
-        f"{len(paths)} images, batch sizes {','.join(map(str, sizes))}; memory: {memory_note}\n"
+        f"{len(paths)} images, batch sizes {','.join(map(str, sizes))}; "
+        f"memory: {caption_for(memory_kind(classifier.device))}\n"
     )
     try:
         result = sweep_batch_sizes(
@@ -516,7 +515,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 "images": len(paths),
                 "sequential_images_per_s": result.sequential_images_per_s,
                 "best_batch_size": result.best_batch_size,
-                "points": [asdict(point) for point in result.points],
+                "points": [point.report() for point in result.points],
             }
             write_replacing(args.json, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
         if args.plot:

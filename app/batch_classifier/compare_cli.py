@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 from .engine.compare import Comparison, ModelSweep, compare_models
@@ -43,7 +42,7 @@ def summary_table(comparison: Comparison) -> str:
             continue
         rows.append(
             f"{sweep.model:<{width}} {sweep.result.sequential_images_per_s:>13.1f} {best.images_per_s:>10.1f} "
-            f"{best.batch_size:>10} {sweep.batching_gain:>6.2f}x {best.peak_allocated_mb:>8.0f}"
+            f"{best.batch_size:>10} {sweep.batching_gain:>6.2f}x {best.memory.allocated_mb:>8.0f}"
         )
     return "\n".join(rows)
 
@@ -67,7 +66,7 @@ def _model_report(sweep: ModelSweep) -> dict[str, object]:
         "best_batch_size": sweep.result.best_batch_size,
         "best_images_per_s": best.images_per_s if best is not None else None,
         "batching_gain": sweep.batching_gain,
-        "points": [asdict(point) for point in sweep.result.points],
+        "points": [point.report() for point in sweep.result.points],
     }
 
 

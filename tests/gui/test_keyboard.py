@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
+from batch_classifier.engine.devices import MemoryReading
 from batch_classifier.engine.records import BatchStats, ImageResult
 from batch_classifier.gui.main_window import MainWindow
 from batch_classifier.gui.session import Activity
@@ -89,7 +90,10 @@ def test_paused_shows_paused_with_no_rate_or_eta_even_as_the_last_batch_lands(wi
 
 def test_a_batch_that_decoded_nothing_leaves_the_memory_label_alone(window: MainWindow) -> None:
     def batch(images: int, memory_mb: float) -> BatchRows:
-        stats = BatchStats(0, 4, images, 4 - images, 1.0, 0.0, 1.0, 2.0, 10.0, memory_mb, memory_mb, "process", False, 0.0)
+        stats = BatchStats(
+            0, 4, images, 4 - images, 1.0, 0.0, 1.0, 2.0, 10.0,
+            MemoryReading(memory_mb, memory_mb, "process") if images else None, False, 0.0,
+        )
         rows = tuple(ImageResult(n, f"/x/{memory_mb}-{n}.png", "error", error="bad") for n in range(4 - images))
         return BatchRows(rows, (None,) * len(rows), stats)
 

@@ -9,6 +9,7 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QImage, QPainter
 from pytestqt.qtbot import QtBot
 
+from batch_classifier.engine.devices import MemoryKind, MemoryReading
 from batch_classifier.engine.records import BatchStats
 from batch_classifier.engine.sweep import SweepPoint, SweepResult
 from batch_classifier.gui.main_window import MainWindow
@@ -21,7 +22,7 @@ def stats(
     index: int,
     size: int,
     images_per_s: float,
-    memory_kind: str = "process",
+    memory_kind: MemoryKind = "process",
     mb: float = 900.0,
     images: int | None = None,
     at: float | None = None,
@@ -29,8 +30,8 @@ def stats(
     images = size if images is None else images
     return BatchStats(
         batch_index=index, batch_size=size, images=images, errors=size - images, decode_ms=1.0, copy_ms=1.0,
-        forward_ms=5.0, total_ms=10.0, images_per_s=images_per_s if images else 0.0, peak_allocated_mb=mb,
-        peak_reserved_mb=mb * 1.5, memory_kind=memory_kind, warmup=index == 0,
+        forward_ms=5.0, total_ms=10.0, images_per_s=images_per_s if images else 0.0, 
+        memory=MemoryReading(mb, mb * 1.5, memory_kind) if images else None, warmup=index == 0,
         finished_at=1000.0 + index if at is None else at,
     )
 
@@ -167,10 +168,10 @@ def test_axis_titles_clear_their_tick_labels(qtbot: QtBot) -> None:
 def test_sweep_marks_the_best_and_one_click_applies_it(qtbot: QtBot, window: MainWindow) -> None:
     plots = window.plots
     points = (
-        SweepPoint(1, 40.0, 25.0, 30.0, 800.0, 800.0, "process"),
-        SweepPoint(2, 70.0, 28.0, 31.0, 810.0, 810.0, "process"),
-        SweepPoint(4, 72.0, 55.0, 60.0, 830.0, 830.0, "process"),
-        SweepPoint(8, 0.0, 0.0, 0.0, 0.0, 0.0, "process", out_of_memory=True),
+        SweepPoint(1, 40.0, 25.0, 30.0, MemoryReading(800.0, 800.0, "process")),
+        SweepPoint(2, 70.0, 28.0, 31.0, MemoryReading(810.0, 810.0, "process")),
+        SweepPoint(4, 72.0, 55.0, 60.0, MemoryReading(830.0, 830.0, "process")),
+        SweepPoint(8, 0.0, 0.0, 0.0, MemoryReading(0.0, 0.0, "process"), out_of_memory=True),
     )
     plots.start_sweep()
     for point in points:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
 from batch_classifier import __version__
+from batch_classifier.engine.devices import MemoryReading
 from batch_classifier.engine.records import BatchStats, ImageResult, Prediction
 from batch_classifier.gui import settings as keys
 from batch_classifier.gui.main_window import MainWindow
@@ -36,7 +37,7 @@ def fill(window: MainWindow, count: int, first: int = 0) -> None:
         if n % 10 == 3 else ImageResult(n, f"/photos/p{n:04d}.png", "ok", (Prediction("cat", (n % 97) / 100),))
         for n in range(first, first + count)
     )
-    stats = BatchStats(0, count, count, 0, 1.0, 0.0, 1.0, 2.0, 10.0, 100.0, 100.0, "process", False, 0.0)
+    stats = BatchStats(0, count, count, 0, 1.0, 0.0, 1.0, 2.0, 10.0, MemoryReading(100.0, 100.0, "process"), False, 0.0)
     window._on_batch(BatchRows(rows, (None,) * count, stats))
 
 

@@ -31,14 +31,13 @@ class ModelSweep:
 
     @property
     def best_point(self) -> SweepPoint | None:
-        return next((p for p in self.result.points if p.batch_size == self.result.best_batch_size), None)
+        return self.result.best_point
 
     @property
     def batching_gain(self) -> float:
         """Best img/s over batch-1 img/s: how much batching buys this model here (0 if unmeasured)."""
         best = self.best_point
-        sequential = self.result.sequential_images_per_s
-        return best.images_per_s / sequential if best is not None and sequential > 0 else 0.0
+        return self.result.speedup(best) if best is not None else 0.0
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import threading
 
+MAX_BATCH_SIZE = 65536
+"""The largest batch a run accepts: the command line's range, and what a RunControl clamps to."""
+
+
+def _clamp(size: int) -> int:
+    return min(MAX_BATCH_SIZE, max(1, int(size)))
+
 
 class RunControl:
     """Batch size, max wait, pause and cancel of one run.
@@ -22,7 +29,7 @@ class RunControl:
 
     def __init__(self, batch_size: int | None, max_wait_ms: float) -> None:
         self._lock = threading.Lock()
-        self._batch_size = None if batch_size is None else max(1, int(batch_size))
+        self._batch_size = None if batch_size is None else _clamp(batch_size)
         self._max_wait_ms = max(0.0, max_wait_ms)
         self._cancelled = threading.Event()
         self._running = threading.Event()
@@ -40,13 +47,13 @@ class RunControl:
         """Adopt ``default`` unless a batch size was given or set since; return the one in force."""
         with self._lock:
             if self._batch_size is None:
-                self._batch_size = max(1, int(default))
+                self._batch_size = _clamp(default)
             return self._batch_size
 
     def set_batch_size(self, size: int) -> None:
         """Takes effect at the next batch the run forms."""
         with self._lock:
-            self._batch_size = max(1, int(size))
+            self._batch_size = _clamp(size)
 
     @property
     def max_wait_ms(self) -> float:

@@ -125,11 +125,54 @@ def process_rss_mb() -> float:
         return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
+MemoryKind = Literal["cuda", "process"]
+_MEMORY_LABELS: dict[MemoryKind, str] = {"cuda": "Peak GPU memory", "process": "Process memory"}
+_MEMORY_CAVEATS: dict[MemoryKind, str] = {"cuda": "", "process": " (no CUDA)"}
+
+
+def memory_kind(device: torch.device) -> MemoryKind:
+    """What a memory reading on ``device`` measures: the CUDA allocator's peaks, or the process's resident set."""
+    return "cuda" if device.type == "cuda" else "process"
+
+
 @dataclass(frozen=True)
 class MemoryReading:
+    """One memory reading and what it measures; the only place a kind of reading is named for a person.
+
+    On CUDA the allocator's peaks since the last reset (allocated by tensors,
+    reserved from the device); elsewhere the process's resident set, in both
+    fields, since a CPU has nothing finer to say.
+    """
+
     allocated_mb: float
     reserved_mb: float
-    kind: Literal["cuda", "process"]
+    kind: MemoryKind
+
+    @property
+    def label(self) -> str:
+        """What is measured, in two or three words ("Peak GPU memory"), for a title that adds its own axis."""
+        return label_for(self.kind)
+
+    @property
+    def caption(self) -> str:
+        """The label with the caveat a reader needs on its own ("Process memory (no CUDA)")."""
+        return caption_for(self.kind)
+
+    def describe(self) -> str:
+        """The reading in one line: the caption, then the amounts."""
+        if self.kind == "cuda":
+            return f"{self.caption}: {self.allocated_mb:,.0f} MB allocated · {self.reserved_mb:,.0f} MB reserved"
+        return f"{self.caption}: {self.allocated_mb:,.0f} MB"
+
+
+def caption_for(kind: MemoryKind) -> str:
+    """The caption of a kind of reading before any reading exists (a command line's header)."""
+    return _MEMORY_LABELS[kind] + _MEMORY_CAVEATS[kind]
+
+
+def label_for(kind: MemoryKind) -> str:
+    """The label of a kind of reading (a plot's title before it holds a reading of its own)."""
+    return _MEMORY_LABELS[kind]
 
 
 def reset_peak_memory(device: torch.device) -> None:
@@ -139,7 +182,7 @@ def reset_peak_memory(device: torch.device) -> None:
 
 def peak_memory(device: torch.device) -> MemoryReading:
     """Peak since the last reset on CUDA; the process's resident set elsewhere."""
-    if device.type == "cuda":
+    if memory_kind(device) == "cuda":
         return MemoryReading(
             torch.cuda.max_memory_allocated(device) / 2**20,
             torch.cuda.max_memory_reserved(device) / 2**20,

@@ -284,9 +284,7 @@ class Classifier:
             forward_ms=forward_ms,
             total_ms=total_ms,
             images_per_s=ran / (total_ms / 1000) if total_ms > 0 and ran else 0.0,
-            peak_allocated_mb=memory.allocated_mb if memory else 0.0,
-            peak_reserved_mb=memory.reserved_mb if memory else 0.0,
-            memory_kind="cuda" if self.device.type == "cuda" else "process",
+            memory=memory,
             warmup=batch_index == 0,
             finished_at=time.time(),
         )

@@ -11,6 +11,8 @@ from typing import Literal
 
 import torch
 
+from .devices import MemoryReading
+
 Status = Literal["ok", "error"]
 UNKNOWN_LABEL = "unknown"
 """The label of a row whose top-1 confidence is below the run's threshold (``--min-confidence``)."""
@@ -129,9 +131,10 @@ class BatchStats:
     """Timing and memory of one batch: the numbers that show why batching is fast.
 
     ``batch_size`` is the cap in force when the batch was formed; ``images``
-    how many decoded images actually went through the model. Memory is the
-    device's peak allocated/reserved on CUDA, the process's resident set on
-    CPU (``memory_kind`` says which, so a plot can label it honestly).
+    how many decoded images actually went through the model. ``memory`` is
+    the reading the runner took after the batch, which says what it measured
+    (CUDA peaks or the process's resident set), so every front end labels it
+    the same way; None when no image decoded and the model did not run.
     """
 
     batch_index: int
@@ -143,9 +146,7 @@ class BatchStats:
     forward_ms: float
     total_ms: float
     images_per_s: float
-    peak_allocated_mb: float
-    peak_reserved_mb: float
-    memory_kind: Literal["cuda", "process"]
+    memory: MemoryReading | None
     warmup: bool
     finished_at: float
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from .decode import decode_file
+from .devices import MemoryReading
 from .pipeline import Classifier
 from .runner import OUT_OF_MEMORY
 from .sources import UnreadableCallback, iter_sources
@@ -25,17 +26,20 @@ from .sources import UnreadableCallback, iter_sources
 # Within this fraction of the fastest, prefer the smaller batch: same speed,
 # lower latency and memory.
 _GOOD_ENOUGH = 0.95
+LARGEST_SWEEP_SIZE = 1024
+"""The largest size a sweep tries by default (on CUDA). The window's batch-size slider and its per-size
+axes reach this far, so the size a sweep recommends can always be shown and applied."""
 
 
 @dataclass(frozen=True)
 class SweepPoint:
+    """One batch size measured: its speed, latency and memory (zero amounts where it did not run)."""
+
     batch_size: int
     images_per_s: float
     latency_p50_ms: float
     latency_p95_ms: float
-    peak_allocated_mb: float
-    peak_reserved_mb: float
-    memory_kind: str
+    memory: MemoryReading
     out_of_memory: bool = False
     failure: str = ""
     """Why this size could not be measured other than memory: the model raised, or gave no usable scores."""
@@ -51,12 +55,34 @@ class SweepPoint:
             return "out of memory"
         return self.failure or f"{self.images_per_s:,.0f} img/s"
 
+    def report(self) -> dict[str, object]:
+        """The point as the flat JSON object ``bench --json`` has always written."""
+        return {
+            "batch_size": self.batch_size,
+            "images_per_s": self.images_per_s,
+            "latency_p50_ms": self.latency_p50_ms,
+            "latency_p95_ms": self.latency_p95_ms,
+            "peak_allocated_mb": self.memory.allocated_mb,
+            "peak_reserved_mb": self.memory.reserved_mb,
+            "memory_kind": self.memory.kind,
+            "out_of_memory": self.out_of_memory,
+            "failure": self.failure,
+        }
+
 
 @dataclass(frozen=True)
 class SweepResult:
     points: tuple[SweepPoint, ...]
     best_batch_size: int | None
     sequential_images_per_s: float
+
+    def speedup(self, point: SweepPoint) -> float:
+        """``point``'s throughput over one image at a time: what batching buys at that size (0 if batch 1 is unmeasured)."""
+        return point.images_per_s / self.sequential_images_per_s if self.sequential_images_per_s > 0 else 0.0
+
+    @property
+    def best_point(self) -> SweepPoint | None:
+        return next((point for point in self.points if point.batch_size == self.best_batch_size), None)
 
 
 @dataclass(frozen=True)
@@ -76,7 +102,7 @@ class SweepBudget:
 
 
 def default_sweep_sizes(device: torch.device) -> list[int]:
-    top = {"cpu": 64, "mps": 256}.get(device.type, 1024)
+    top = {"cpu": 64, "mps": 256}.get(device.type, LARGEST_SWEEP_SIZE)
     return [2**power for power in range(top.bit_length()) if 2**power <= top]
 
 
@@ -139,10 +165,10 @@ def measure_batch_size(
         elapsed = time.perf_counter() - began
         if runner.oom_cap != cap_before or OUT_OF_MEMORY in scores.errors:
             runner.oom_cap = cap_before
-            return SweepPoint(batch_size, 0.0, 0.0, 0.0, 0.0, 0.0, scores.memory.kind, out_of_memory=True)
+            return SweepPoint(batch_size, 0.0, 0.0, 0.0, _nothing(scores.memory), out_of_memory=True)
         failure = scores.raised or next((error for error in scores.errors if error), "")
         if failure:
-            return SweepPoint(batch_size, 0.0, 0.0, 0.0, 0.0, 0.0, scores.memory.kind, failure=failure)
+            return SweepPoint(batch_size, 0.0, 0.0, 0.0, _nothing(scores.memory), failure=failure)
         memory = scores.memory
         if repeat < budget.warmup:
             started = time.perf_counter()
@@ -157,10 +183,13 @@ def measure_batch_size(
         images_per_s=batch_size / median,
         latency_p50_ms=median * 1000,
         latency_p95_ms=_percentile(latencies, 0.95) * 1000,
-        peak_allocated_mb=memory.allocated_mb,
-        peak_reserved_mb=memory.reserved_mb,
-        memory_kind=memory.kind,
+        memory=memory,
     )
+
+
+def _nothing(reading: MemoryReading) -> MemoryReading:
+    """A size that did not run has no memory of its own to report: zero amounts, the reading's kind."""
+    return MemoryReading(0.0, 0.0, reading.kind)
 
 
 def sweep_batch_sizes(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .devices import MemoryKind, caption_for
 from .sweep import SweepPoint
 
 if TYPE_CHECKING:
@@ -96,6 +97,11 @@ def _panel(
             draw.text((right - 150, top + 4 + 14 * index), name, fill=colour, font=font)
 
 
+def _memory_kind(points: Sequence[SweepPoint]) -> MemoryKind:
+    """What the points' memory readings measured: CUDA peaks if any did, else the process's resident set."""
+    return "cuda" if any(point.memory.kind == "cuda" for point in points) else "process"
+
+
 def save_sweep_chart(points: Sequence[SweepPoint], best: int | None, title: str, path: str | Path) -> None:
     measured = [point for point in points if point.measured]
     image = Image.new("RGB", (_PANEL[0] * 2, _PANEL[1] + 30), "white")
@@ -103,17 +109,15 @@ def save_sweep_chart(points: Sequence[SweepPoint], best: int | None, title: str,
     draw.text((image.width // 2, 12), title, fill=_INK, font=ImageFont.load_default(), anchor="mm")
     throughput = [(point.batch_size, point.images_per_s) for point in measured]
     _panel(draw, (0, 30), "Throughput", "images/s", [("img/s", _BLUE, throughput)], best)
-    on_cuda = any(point.memory_kind == "cuda" for point in measured)
-    if on_cuda:
+    kind = _memory_kind(measured)
+    if kind == "cuda":
         memory_series = [
-            ("peak allocated", _BLUE, [(point.batch_size, point.peak_allocated_mb) for point in measured]),
-            ("peak reserved", _ORANGE, [(point.batch_size, point.peak_reserved_mb) for point in measured]),
+            ("peak allocated", _BLUE, [(point.batch_size, point.memory.allocated_mb) for point in measured]),
+            ("peak reserved", _ORANGE, [(point.batch_size, point.memory.reserved_mb) for point in measured]),
         ]
-        memory_title = "Peak GPU memory"
     else:
-        memory_series = [("process RSS", _ORANGE, [(point.batch_size, point.peak_allocated_mb) for point in measured])]
-        memory_title = "Process memory (no CUDA)"
-    _panel(draw, (_PANEL[0], 30), memory_title, "MB", memory_series, best)
+        memory_series = [("process RSS", _ORANGE, [(point.batch_size, point.memory.allocated_mb) for point in measured])]
+    _panel(draw, (_PANEL[0], 30), caption_for(kind), "MB", memory_series, best)
     image.save(path)
 
 
@@ -133,12 +137,12 @@ def save_comparison_chart(comparison: Comparison, title: str, path: str | Path) 
         for sweep, colour, points in zip(sweeps, colours, measured)
     ]
     _panel(draw, (0, 30), "Throughput", "images/s", throughput, None, rings)
-    on_cuda = any(point.memory_kind == "cuda" for points in measured for point in points)
+    kind = _memory_kind([point for points in measured for point in points])
     memory = [
-        (sweep.model, colour, [(point.batch_size, point.peak_allocated_mb) for point in points])
+        (sweep.model, colour, [(point.batch_size, point.memory.allocated_mb) for point in points])
         for sweep, colour, points in zip(sweeps, colours, measured)
     ]
-    memory_title = "Peak GPU memory allocated" if on_cuda else "Process memory (no CUDA)"
+    memory_title = f"{caption_for(kind)} allocated" if kind == "cuda" else caption_for(kind)
     _panel(draw, (_PANEL[0], 30), memory_title, "MB", memory, None, rings)
     top = _PANEL[1] + 30 + 6
     for index, (sweep, colour) in enumerate(zip(sweeps, colours)):

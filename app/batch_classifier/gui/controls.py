@@ -34,11 +34,11 @@ from ..engine.devices import PRECISION_CHOICES, device_label
 from ..engine.fidelity import PREPROCESS_CHOICES, PREPROCESS_HELP
 from ..engine.models import FEATURED_TORCHVISION, ModelInfo
 from ..engine.pipeline import DECODE_CHOICES, RunConfig
+from ..engine.sweep import LARGEST_SWEEP_SIZE
 from . import settings as keys
 from .settings import Settings
 
-MAX_BATCH_SIZE = 1024
-_MAX_POWER = int(math.log2(MAX_BATCH_SIZE))
+_MAX_POWER = int(math.log2(LARGEST_SWEEP_SIZE))
 SLIDER_DEBOUNCE_MS = 200
 _OPEN_MODEL_FILE = "\0open-model-file"
 _DOWNLOAD_MARK = "  (download)"
@@ -108,7 +108,7 @@ class RunControls(QWidget):
         self.batch_slider.setTickInterval(1)
         self.batch_slider.setToolTip("Largest batch the run may form: powers of two. Applies at the next batch.")
         self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, MAX_BATCH_SIZE)
+        self.batch_spin.setRange(1, LARGEST_SWEEP_SIZE)
         self.batch_spin.setToolTip("Largest batch the run may form. Applies at the next batch.")
         self.batch_spin.setAccelerated(True)
         self.max_wait_spin = QDoubleSpinBox()
@@ -178,11 +178,12 @@ class RunControls(QWidget):
         batch_label.setBuddy(self.batch_slider)
         form.addRow(batch_label, batch_row)
         scale = QHBoxLayout()
-        for text in ("1", "32", "1024"):
+        marks = ("1", str(2 ** (_MAX_POWER // 2)), str(LARGEST_SWEEP_SIZE))
+        for text in marks:
             label = QLabel(text)
             label.setEnabled(False)
             scale.addWidget(label)
-            if text != "1024":
+            if text != marks[-1]:
                 scale.addStretch(1)
         form.addRow("", scale)
         form.addRow("Max &wait", self.max_wait_spin)
@@ -299,7 +300,7 @@ class RunControls(QWidget):
             self._show_batch_size(size)
 
     def _show_batch_size(self, size: int) -> None:
-        size = min(max(1, size), MAX_BATCH_SIZE)
+        size = min(max(1, size), LARGEST_SWEEP_SIZE)
         self.batch_spin.blockSignals(True)
         self.batch_slider.blockSignals(True)
         self.batch_spin.setValue(size)

@@ -557,15 +557,9 @@ class MainWindow(QMainWindow):
             self._update_actions()
 
     def _show_memory(self, stats: BatchStats) -> None:
-        """The last batch's memory; a batch that decoded nothing ran no model, so its reading is left out."""
-        if not stats.images:
-            return
-        if stats.memory_kind == "cuda":
-            self.memory_label.setText(
-                f"GPU peak {stats.peak_allocated_mb:,.0f} MB allocated · {stats.peak_reserved_mb:,.0f} MB reserved"
-            )
-        else:
-            self.memory_label.setText(f"Process memory {stats.peak_allocated_mb:,.0f} MB (no CUDA)")
+        """The last batch's memory; a batch that decoded nothing ran no model, so it has no reading."""
+        if stats.memory is not None:
+            self.memory_label.setText(stats.memory.describe())
 
     def _on_run_finished(self, summary: RunSummary) -> None:
         verb = "Cancelled after" if summary.cancelled else "Done:"

@@ -42,8 +42,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..engine.devices import MemoryKind, label_for
 from ..engine.records import BatchStats
-from ..engine.sweep import SweepPoint, SweepResult
+from ..engine.sweep import LARGEST_SWEEP_SIZE, SweepPoint, SweepResult
 
 TICK_MS = 100
 HISTORY = 4000
@@ -53,7 +54,7 @@ ROLLING = 10
 PLOT_MIN_WIDTH = 300
 """Narrower than this, a plot's title, ticks and legend no longer fit side by side with the others."""
 SIDE_BY_SIDE_WIDTH = 3 * PLOT_MIN_WIDTH + 12
-_MAX_POWER = 10  # batch sizes 1 .. 1024
+_MAX_POWER = int(math.log2(LARGEST_SWEEP_SIZE))
 _TIME, _SIZE, _MEMORY = "time", "size", "memory"
 _ALL = (_TIME, _SIZE, _MEMORY)
 _PER_SIZE = (_SIZE, _MEMORY)
@@ -61,11 +62,6 @@ _TITLES = {_TIME: "Throughput over time", _SIZE: "Throughput per batch size"}
 _IDLE_TEXT = "Throughput per batch size fills in as batches run; the sweep measures every power of two."
 SYMBOLS_BELOW = 60
 """A per-batch series shorter than this is drawn with a dot per batch, so a short run's few batches show."""
-_MEMORY_TITLES = {
-    None: "Memory",
-    "cuda": "Peak GPU memory per batch size",
-    "process": "Process memory over time",
-}
 
 # Mid-tone colours that stay legible on a white and on a near-black background.
 LIVE = QColor(41, 128, 215)
@@ -143,7 +139,8 @@ class _Buffers:
     per_size: dict[int, _SizeStats] = field(default_factory=dict)
     sweep: list[SweepPoint] = field(default_factory=list)
     best: int | None = None
-    memory_kind: str | None = None
+    memory_kind: MemoryKind | None = None
+    """What the last reading measured; None until a batch has run the model."""
 
 
 class _BatchSizeAxis(pg.AxisItem):
@@ -245,7 +242,7 @@ class BatchPlots(QWidget):
         self._data = _Buffers()
         self._dirty: set[str] = set()
         self._turn = 0
-        self._memory_kind_shown: str | None = None
+        self._memory_kind_shown: MemoryKind | None = None
         self._titles: dict[pg.PlotWidget, str] = {}
 
         self.time_plot = pg.PlotWidget()
@@ -448,9 +445,8 @@ class BatchPlots(QWidget):
             data.run = _Run()
         run = data.run
         run.last_index = stats.batch_index
-        data.memory_kind = stats.memory_kind
         self._dirty.update(_ALL)
-        if not stats.images:
+        if stats.memory is None or not stats.images:
             return  # nothing decoded: no throughput, and no memory that a batch size could explain
         if run.first_batch_at is None:
             run.first_batch_at = stats.finished_at
@@ -466,12 +462,13 @@ class BatchPlots(QWidget):
             run.throughput.append(elapsed, stats.images_per_s)
             at_size.throughput_sum += stats.images_per_s
             at_size.throughput_batches += 1
-        if stats.memory_kind == "cuda":
-            at_size.allocated_mb = max(at_size.allocated_mb, stats.peak_allocated_mb)
-            at_size.reserved_mb = max(at_size.reserved_mb, stats.peak_reserved_mb)
+        data.memory_kind = stats.memory.kind
+        if stats.memory.kind == "cuda":
+            at_size.allocated_mb = max(at_size.allocated_mb, stats.memory.allocated_mb)
+            at_size.reserved_mb = max(at_size.reserved_mb, stats.memory.reserved_mb)
             at_size.memory_batches += 1
         else:
-            run.memory.append(elapsed, stats.peak_allocated_mb)
+            run.memory.append(elapsed, stats.memory.allocated_mb)
 
     def set_paused(self, paused: bool) -> None:
         """The time a run stands still is a gap, not a line from the batch before the pause to the next.
@@ -492,7 +489,7 @@ class BatchPlots(QWidget):
 
     def add_sweep_point(self, point: SweepPoint) -> None:
         self._data.sweep.append(point)
-        self._data.memory_kind = point.memory_kind
+        self._data.memory_kind = point.memory.kind
         self.sweep_label.setText(f"Measured batch size {point.batch_size}: {point.describe()}…")
         self._dirty.update(_PER_SIZE)
 
@@ -502,11 +499,11 @@ class BatchPlots(QWidget):
         if result.best_batch_size is None:
             self.sweep_label.setText("The sweep measured nothing usable.")
         else:
-            best = next(p for p in result.points if p.batch_size == result.best_batch_size)
-            speedup = best.images_per_s / result.sequential_images_per_s if result.sequential_images_per_s else 0
+            best = result.best_point
+            assert best is not None  # the best size is one of the points
             self.sweep_label.setText(
                 f"Best: batch size <b>{best.batch_size}</b>, {best.images_per_s:,.0f} img/s "
-                f"({speedup:.1f}× one image at a time); within 5 % of the fastest, the smallest wins."
+                f"({result.speedup(best):.1f}× one image at a time); within 5 % of the fastest, the smallest wins."
             )
             self.use_button.setText(f"Use batch size {best.batch_size}")
             self.use_button.setEnabled(True)
@@ -608,19 +605,20 @@ class BatchPlots(QWidget):
             if stats.memory_batches:
                 allocated[size], reserved[size] = stats.allocated_mb, stats.reserved_mb
         for point in data.sweep:
-            if point.measured and point.memory_kind == "cuda":
-                allocated[point.batch_size] = max(allocated.get(point.batch_size, 0.0), point.peak_allocated_mb)
-                reserved[point.batch_size] = max(reserved.get(point.batch_size, 0.0), point.peak_reserved_mb)
+            if point.measured and point.memory.kind == "cuda":
+                allocated[point.batch_size] = max(allocated.get(point.batch_size, 0.0), point.memory.allocated_mb)
+                reserved[point.batch_size] = max(reserved.get(point.batch_size, 0.0), point.memory.reserved_mb)
         sizes = sorted(allocated)
         self.allocated_curve.setData(_log2(sizes), [allocated[s] for s in sizes])
         self.reserved_curve.setData(_log2(sizes), [reserved[s] for s in sizes])
         _span_sizes(self.memory_plot, sizes)
 
-    def _show_memory_kind(self, kind: str | None) -> None:
+    def _show_memory_kind(self, kind: MemoryKind | None) -> None:
         """Say what the memory plot shows: nothing yet, the CUDA allocator's peaks, or the process's RSS."""
         self._memory_kind_shown = kind
-        self._set_title(self.memory_plot, _MEMORY_TITLES[kind])
         per_size = kind == "cuda"
+        axis = "per batch size" if per_size else "over time"
+        self._set_title(self.memory_plot, "Memory" if kind is None else f"{label_for(kind)} {axis}")
         self.memory_axis.per_batch_size(per_size)
         self.memory_plot.setLimits(
             xMin=-0.5 if per_size else None, xMax=_MAX_POWER + 0.5 if per_size else None
