@@ -621,6 +621,7 @@ class MainWindow(QMainWindow):
                 reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
                 self._report(f"Could not write {path}: {reason}. The window stays open; the rows are still here.")
                 return
+        self.review.shutdown()
         self.journal.close(keep=self._closing_signal is not None or self._quiet and self._unexported)
         self._save_settings()
         super().closeEvent(event)

@@ -26,6 +26,7 @@ from .results_model import ResultsModel
 from .results_view import ResultsView
 from .review_bar import CorrectionBox, ThresholdBar
 from .settings import Settings
+from .sort_dialog import SortDialog
 from .truth_offer import TruthOffer
 
 
@@ -45,6 +46,7 @@ class Review(QObject):
         self._view = view
         self._say = say
         self._matcher: LabelMatcher | None = None
+        self.sort_dialog: SortDialog | None = None
         self.assessment = Assessment(results, self)
         self.accuracy_view = AccuracyView()
         self.truth_offer = TruthOffer()
@@ -63,6 +65,8 @@ class Review(QObject):
         self.correct_action = QAction("C&orrect label…", window)
         self.correct_action.setShortcut(QKeySequence("F2"))
         self.correct_action.setStatusTip("Type the right label for the selected image")
+        self.sort_action = QAction("&Sort into folders…", window)
+        self.sort_action.setStatusTip("Copy or link each image into a folder named after its label (never moves)")
         self.show_all_action = QAction("Show &all rows", window)
         self.show_all_action.setStatusTip("Clear the confusion-matrix cell filter")
         review_button = QToolButton()
@@ -77,6 +81,8 @@ class Review(QObject):
         menu.addActions([self.folders_action, self.csv_action, self.clear_truth_action])
         menu.addSeparator()
         menu.addActions([self.least_sure_action, self.correct_action, self.show_all_action])
+        menu.addSeparator()
+        menu.addAction(self.sort_action)
 
     def _connect(self) -> None:
         self.folders_action.triggered.connect(self.use_folders)
@@ -85,6 +91,7 @@ class Review(QObject):
         self.least_sure_action.triggered.connect(self.review_least_sure)
         self.correct_action.triggered.connect(self.correction_box.edit.setFocus)
         self.show_all_action.triggered.connect(lambda: self.show_cell(None))
+        self.sort_action.triggered.connect(self.open_sort_dialog)
         self.truth_offer.accepted.connect(self.use_folders)
         self.truth_offer.declined.connect(self.assessment.decline_folders)
         self.assessment.offer.connect(self.truth_offer.show)
@@ -135,6 +142,34 @@ class Review(QObject):
         self.least_sure_action.setEnabled(has_rows)
         self.correct_action.setEnabled(has_rows and ready)
         self.show_all_action.setEnabled(self._view.proxy.cell is not None)
+        self.sort_action.setEnabled(has_rows)
+
+    def open_sort_dialog(self) -> SortDialog:
+        """The rows as they are now (threshold, corrections) go to the dialog; the table goes on."""
+        if self.sort_dialog is not None and self.sort_dialog.busy:
+            self.sort_dialog.raise_()
+            return self.sort_dialog
+        folder = self._settings.get(keys.SORT_FOLDER) or str(Path(self._settings.get(keys.EXPORT_FOLDER)) / "sorted")
+        dialog = SortDialog(self._results.results(), self._results.min_confidence, folder, self._window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.sort_button.clicked.connect(
+            lambda: self._settings.set(keys.SORT_FOLDER, dialog.folder_edit.text().strip())
+        )
+        dialog.destroyed.connect(lambda *_: self._sort_dialog_gone(dialog))
+        if self.sort_dialog is not None:
+            self.sort_dialog.close()
+        self.sort_dialog = dialog
+        dialog.show()
+        return dialog
+
+    def _sort_dialog_gone(self, dialog: SortDialog) -> None:
+        if self.sort_dialog is dialog:
+            self.sort_dialog = None
+
+    def shutdown(self) -> None:
+        """The window closes: a sort in flight stops after the image being placed (its manifest is whole)."""
+        if self.sort_dialog is not None:
+            self.sort_dialog.close()
 
     # --- truth -------------------------------------------------------------------------------
 

@@ -47,6 +47,8 @@ OPEN_FILES_FOLDER: Setting[str] = Setting("files/open_files_folder", str(Path.ho
 OPEN_FOLDER_FOLDER: Setting[str] = Setting("files/open_folder_folder", str(Path.home()), str)
 EXPORT_FOLDER: Setting[str] = Setting("files/export_folder", str(Path.home()), str)
 MODEL_FOLDER: Setting[str] = Setting("files/model_folder", str(Path.home()), str)
+SORT_FOLDER: Setting[str] = Setting("files/sort_folder", "", str)
+"""Where "Sort into folders…" sorted last; empty: a "sorted" folder beside the export folder."""
 
 
 class Settings:
