@@ -35,15 +35,16 @@ from PySide6.QtWidgets import (
 
 from ..engine.csv_output import CsvResultWriter, write_csv
 from ..engine.output_paths import OutputRefused, check_output
-from ..engine.devices import available_devices
+from ..engine.devices import DeviceUnavailable, available_devices, resolve_device
 from ..engine.models import list_models
 from ..engine.pipeline import RunSummary
 from ..engine.records import BatchStats
 from ..engine.resources import sample_images
 from ..engine.sources import IMAGE_EXTENSIONS
-from ..engine.sweep import SweepResult
+from ..engine.sweep import SweepResult, default_sweep_sizes
 from . import settings as keys
 from .about import about_html
+from .compare_dialog import CompareDialog
 from .controls import RunControls
 from .detail_pane import DetailPane
 from .drop_zone import DropZone
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         self.close_question: QMessageBox | None = None
         self.restore_question: QMessageBox | None = None
         self.about_box: QMessageBox | None = None
+        self.compare_dialog: CompareDialog | None = None
         self._sweep_note = ""
         self.setWindowTitle("Batch Classifier")
 
@@ -157,6 +159,9 @@ class MainWindow(QMainWindow):
             "&Find best batch size", pixmap.SP_FileDialogDetailedView, "Ctrl+B",
             "Measure throughput at each batch size on this device",
         )
+        self.compare_action = self._action(
+            "Co&mpare models…", None, None, "Measure several models at each batch size: one curve per model"
+        )
         self.about_action = self._action("&About Batch Classifier", None, None, "Versions, device and licences")
         self.clear_action = self._action(
             "C&lear results", pixmap.SP_DialogResetButton, None,
@@ -174,7 +179,7 @@ class MainWindow(QMainWindow):
         run_menu = menu.addMenu("&Run")
         run_menu.addActions([self.start_action, self.run_again_action, self.pause_action, self.cancel_action])
         run_menu.addSeparator()
-        run_menu.addActions([self.sweep_action, self.clear_action])
+        run_menu.addActions([self.sweep_action, self.compare_action, self.clear_action])
         self.review.add_menu(menu)
         menu.addMenu("&Help").addAction(self.about_action)
         toolbar = QToolBar("Main")
@@ -247,6 +252,7 @@ class MainWindow(QMainWindow):
         self.pause_action.triggered.connect(self._toggle_pause)
         self.cancel_action.triggered.connect(self._cancel)
         self.sweep_action.triggered.connect(self._find_best)
+        self.compare_action.triggered.connect(self.open_compare_dialog)
         self.clear_action.triggered.connect(self.clear_results)
         self.about_action.triggered.connect(self.show_about)
         self.drop_zone.paths_dropped.connect(self.add_inputs)
@@ -468,6 +474,39 @@ class MainWindow(QMainWindow):
         self.session.find_best_batch_size()
         self.progress.busy("Finding the best batch size…")
 
+    def open_compare_dialog(self) -> CompareDialog:
+        """Compare models… (non-modal); the one dialog is raised if it is open."""
+        if self.compare_dialog is not None:
+            self.compare_dialog.raise_()
+            return self.compare_dialog
+        config = self.controls.run_config()
+        try:
+            sizes = default_sweep_sizes(resolve_device(config.device))
+        except DeviceUnavailable:  # the comparison says so when it starts; the sizes are the CPU's meanwhile
+            sizes = default_sweep_sizes(resolve_device("cpu"))
+        dialog = CompareDialog(
+            list_models(), self.controls.run_config, lambda: self.session.inputs, self._compare_refusal, sizes, self
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.busy_changed.connect(self._update_actions)
+        dialog.destroyed.connect(self._compare_dialog_gone)
+        self.compare_dialog = dialog
+        dialog.show()
+        return dialog
+
+    def _compare_dialog_gone(self) -> None:
+        self.compare_dialog = None
+        self._update_actions()
+
+    def _compare_refusal(self) -> str:
+        if self.session.activity not in (Activity.IDLE, Activity.LOADING):
+            return "A run or a sweep is going: compare once it has finished (both would slow each other down)."
+        return ""
+
+    @property
+    def comparing(self) -> bool:
+        return self.compare_dialog is not None and self.compare_dialog.busy
+
     def _use_batch_size(self, size: int) -> None:
         self.controls.set_batch_size(size)
         self.statusBar().showMessage(f"Batch size set to {size}.", 5000)
@@ -476,7 +515,7 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self, *_: object) -> None:
         activity = self.session.activity
-        ready = activity in (Activity.IDLE, Activity.LOADING)
+        ready = activity in (Activity.IDLE, Activity.LOADING) and not self.comparing
         running = activity is Activity.RUNNING
         self.start_action.setEnabled(ready and self.session.has_inputs)
         self.run_again_action.setEnabled(ready and bool(self.session.inputs))
@@ -622,6 +661,8 @@ class MainWindow(QMainWindow):
                 self._report(f"Could not write {path}: {reason}. The window stays open; the rows are still here.")
                 return
         self.review.shutdown()
+        if self.compare_dialog is not None:
+            self.compare_dialog.close()
         self.journal.close(keep=self._closing_signal is not None or self._quiet and self._unexported)
         self._save_settings()
         super().closeEvent(event)
