@@ -13,6 +13,7 @@ from pytestqt.qtbot import QtBot
 from batch_classifier.engine.models import list_models
 from batch_classifier.engine.sweep import SweepBudget
 from batch_classifier.gui.main_window import MainWindow
+from batch_classifier.gui.session import Activity, RunSession
 from support import make_tiny_model
 
 QUICK = SweepBudget(warmup=0, min_repeats=1, max_repeats=1, min_seconds=0.0)
@@ -95,3 +96,12 @@ def test_stop_ends_the_comparison_early_and_downloads_are_marked(
     dialog.sizes_edit.setText("1,two")
     dialog.start()
     assert not dialog.busy and "whole numbers" in dialog.status.text()
+
+
+def test_a_comparison_does_not_start_while_a_run_goes(
+    qtbot: QtBot, window: MainWindow, two_models: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dialog = open_with(window, two_models)
+    monkeypatch.setattr(RunSession, "activity", property(lambda session: Activity.RUNNING))
+    dialog.start()
+    assert not dialog.busy and "A run or a sweep is going" in dialog.status.text()

@@ -110,9 +110,11 @@ class Review(QObject):
     # --- what the window forwards ------------------------------------------------------------
 
     def model_ready(self, labels: Sequence[str], top_k: int) -> None:
+        """Said at every run's start: the matcher and the completer are rebuilt only for new labels."""
+        if self._matcher is None or tuple(labels) != self._matcher.labels:
+            self._matcher = LabelMatcher(labels, imagenet_synsets())
+            self.correction_box.set_labels(labels)
         self.assessment.set_model(labels, top_k)
-        self.correction_box.set_labels(labels)
-        self._matcher = LabelMatcher(labels, imagenet_synsets())
         self._offer()
         self.update_actions()
 
@@ -231,6 +233,7 @@ class Review(QObject):
     def correct(self, text: str) -> None:
         """Match what was typed to one of the model's labels (forgivingly, as truth is), set it, go on."""
         if self._matcher is None:
+            self._say("Corrections are chosen from the model's labels: they are known once a model has loaded.")
             return
         label, reason = self._matcher.match(text)
         if label is None:
