@@ -76,6 +76,8 @@ def test_folder_truth_is_offered_and_the_matrix_filters_the_table(
     assert window.results_view.table.isColumnHidden(TRUTH)
 
     qtbot.mouseClick(review.truth_offer.accept_button, Qt.MouseButton.LeftButton)
+    # Scored off the GUI thread: the accuracy line follows shortly.
+    qtbot.waitUntil(lambda: review.accuracy_label.text().startswith("accuracy: top-1 66.7%"), timeout=5000)
     report = review.assessment.report_now()
     assert not review.truth_offer.isVisible()
     assert window.lower_tabs.currentWidget() is review.accuracy_view
@@ -154,7 +156,8 @@ def test_threshold_relabels_the_table_live_and_the_export_follows_the_contract(
     proxy = window.results_view.proxy
     labels = {proxy.index(r, FILE).data(): proxy.index(r, LABEL).data() for r in range(proxy.rowCount())}
     assert {name for name, label in labels.items() if label == UNKNOWN_LABEL} == {Path(p).name for p in below}
-    assert bar.unknown_label.text() == f"{len(below)} of 4 unknown"
+    # The count is made off the GUI thread and follows shortly.
+    qtbot.waitUntil(lambda: bar.unknown_label.text() == f"{len(below)} of 4 unknown", timeout=5000)
     assert f"{len(below)} of 4 unknown" in window.statusBar().currentMessage()
 
     target = tmp_path / "out.csv"
@@ -173,7 +176,7 @@ def test_threshold_relabels_the_table_live_and_the_export_follows_the_contract(
 
     bar.set_threshold(0.0)
     assert UNKNOWN_LABEL not in {proxy.index(r, LABEL).data() for r in range(proxy.rowCount())}
-    assert bar.unknown_label.text() == ""
+    qtbot.waitUntil(lambda: bar.unknown_label.text() == "", timeout=5000)
 
 
 def test_walking_the_least_sure_rows_and_correcting_them(

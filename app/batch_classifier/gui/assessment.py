@@ -12,16 +12,18 @@ Whether to offer folder truth is asked off the GUI thread (the engine lists
 the top level of each folder given, which on a share or a folder of 100,000
 files takes a while); the answer comes back as ``offer``.
 
-Scoring reads every row, so it is not done per batch: a change schedules one
-report, at most every ``REPORT_MS`` and at least four times as long apart as
-the last one took, so 100,000 rows never hold the GUI thread for long.
+Scoring reads every row (100,000 rows and 1,000 classes take seconds), so it
+is not done per batch nor on the GUI thread: a change schedules one report,
+at most every ``REPORT_MS`` and at least four times as long apart as the last
+one took, made on a thread of its own from a snapshot of the rows (immutable
+tuples, copied by reference), one at a time, the newest rows winning.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
@@ -40,6 +42,7 @@ class Assessment(QObject):
     unknown_changed = Signal(int, int)  # rows the threshold labels unknown, rows classified
     offer = Signal()  # most top-level folders of the inputs are labels: ask the user about folder truth
     _offer_answer = Signal(object, bool)  # from the asking thread: the inputs asked about, and the answer
+    _computed = Signal(object)  # from the scoring thread: (report, unknown, classified, seconds)
 
     def __init__(self, results: ResultsModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -58,6 +61,8 @@ class Assessment(QObject):
         self._timer.setInterval(REPORT_MS)
         self._timer.timeout.connect(self._report_now)
         self._offer_answer.connect(self._offer_answered)
+        self._computed.connect(self._report_computed)
+        self._computing = self._again = False
 
     # --- what the truth is ---------------------------------------------------------------
 
@@ -141,27 +146,68 @@ class Assessment(QObject):
             self._timer.start()
 
     def report_now(self) -> AccuracyReport | None:
-        """The report of the rows as they are now (the timer's work, also for tests and exports)."""
+        """The report of the rows as they are now, made on this thread and delivered at once (tests)."""
         self._timer.stop()
-        self._report_now()
+        job = self._job()
+        if job is None:
+            self._deliver(None, 0, 0, 0.0)
+        else:
+            self._deliver(*job())
         return self.report
 
     def _report_now(self) -> None:
-        if self._truth is None and not self._results.corrections and not self._results.min_confidence:
-            self.report = None  # nothing to count or score: no pass over the rows
-            self.unknown_changed.emit(0, 0)
-            self.report_changed.emit(None)
+        """The timer's work: a report made off the GUI thread; one at a time, the newest rows winning."""
+        if self._computing:
+            self._again = True
             return
-        started = time.perf_counter()
-        rows = self._results.results()
-        ok = [row for row in rows if row.status == "ok"]
-        self.unknown_changed.emit(sum(row.relabelled for row in ok), len(ok))
-        if self._truth is None and not any(row.corrected_label for row in rows):
-            self.report = None
-        else:
-            card = Scorecard(self._labels, self._top_k)
-            card.add(rows)
-            self.report = card.report(self._truth.unmatched() if self._truth is not None else ())
-        self.report_changed.emit(self.report)
-        took_ms = (time.perf_counter() - started) * 1000
-        self._timer.setInterval(max(REPORT_MS, round(4 * took_ms)))
+        job = self._job()
+        if job is None:
+            self._deliver(None, 0, 0, 0.0)
+            return
+        self._computing = True
+
+        def compute() -> None:
+            answer = job()
+            try:
+                self._computed.emit(answer)
+            except RuntimeError:  # the window closed meanwhile
+                pass
+
+        threading.Thread(target=compute, name="accuracy", daemon=True).start()
+
+    def _job(self) -> Callable[[], tuple[AccuracyReport | None, int, int, float]] | None:
+        """What the report needs, taken now on the GUI thread (the rows as they are, the truth's unmatched
+        names), as a function any thread can run; None when there is nothing to count or score."""
+        if self._truth is None and not self._results.corrections and not self._results.min_confidence:
+            return None
+        rows_of = self._results.snapshot()
+        scored = self._truth is not None or self._results.corrections > 0
+        unmatched = self._truth.unmatched() if self._truth is not None else ()
+        labels, top_k = self._labels, self._top_k
+
+        def job() -> tuple[AccuracyReport | None, int, int, float]:
+            started = time.perf_counter()
+            rows = rows_of()
+            ok = [row for row in rows if row.status == "ok"]
+            report = None
+            if scored:
+                card = Scorecard(labels, top_k)
+                card.add(rows)
+                report = card.report(unmatched)
+            return report, sum(row.relabelled for row in ok), len(ok), time.perf_counter() - started
+
+        return job
+
+    @Slot(object)
+    def _report_computed(self, answer: tuple[AccuracyReport | None, int, int, float]) -> None:
+        self._computing = False
+        self._deliver(*answer)
+        if self._again:
+            self._again = False
+            self.changed()
+
+    def _deliver(self, report: AccuracyReport | None, unknown: int, classified: int, took_s: float) -> None:
+        self.report = report
+        self.unknown_changed.emit(unknown, classified)
+        self.report_changed.emit(report)
+        self._timer.setInterval(max(REPORT_MS, round(4 * took_s * 1000)))

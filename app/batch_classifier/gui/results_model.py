@@ -232,6 +232,11 @@ class ResultsModel(QAbstractTableModel):
         """Every row in run order, whatever the view's sort or filter: what Export writes."""
         return [unpack(row, self._min_confidence) for row in self._rows]
 
+    def snapshot(self) -> Callable[[], list[ImageResult]]:
+        """The rows as they are now, as records built when called, on any thread (the rows are immutable)."""
+        rows, min_confidence = tuple(self._rows), self._min_confidence
+        return lambda: [unpack(row, min_confidence) for row in rows]
+
     def result(self, row: int) -> ImageResult:
         return unpack(self._rows[row], self._min_confidence)
 

@@ -47,6 +47,7 @@ class Review(QObject):
         self._say = say
         self._matcher: LabelMatcher | None = None
         self.sort_dialog: SortDialog | None = None
+        self._threshold_moved = False
         self.assessment = Assessment(results, self)
         self.accuracy_view = AccuracyView()
         self.truth_offer = TruthOffer()
@@ -97,7 +98,7 @@ class Review(QObject):
         self.assessment.offer.connect(self.truth_offer.show)
         self.threshold_bar.threshold_changed.connect(self._set_threshold)
         self.assessment.report_changed.connect(self._show_report)
-        self.assessment.unknown_changed.connect(self.threshold_bar.show_unknown)
+        self.assessment.unknown_changed.connect(self._unknown_counted)
         self.accuracy_view.cell_chosen.connect(lambda truth, label: self.show_cell((truth, label)))
         self.accuracy_view.show_all.connect(lambda: self.show_cell(None))
         self.correction_box.correction_entered.connect(self.correct)
@@ -214,9 +215,15 @@ class Review(QObject):
 
     def _set_threshold(self, probability: float) -> None:
         self._results.set_min_confidence(probability)
-        self.assessment.report_now()  # the unknown count, said now
-        if probability:
-            self._say(f"{self.threshold_bar.unknown_label.text()} (below {probability * 100:.0f} %)")
+        self._threshold_moved = True
+        self.assessment.changed()
+
+    def _unknown_counted(self, unknown: int, classified: int) -> None:
+        self.threshold_bar.show_unknown(unknown, classified)
+        threshold = self._results.min_confidence
+        if self._threshold_moved and threshold:
+            self._say(f"{unknown:,} of {classified:,} unknown (below {threshold * 100:.0f} %)")
+        self._threshold_moved = False
 
     def show_cell(self, cell: tuple[str, str] | None) -> None:
         self._view.set_cell(cell)
