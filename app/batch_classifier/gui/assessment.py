@@ -63,6 +63,8 @@ class Assessment(QObject):
         self._offer_answer.connect(self._offer_answered)
         self._computed.connect(self._report_computed)
         self._computing = self._again = False
+        self._taken = self._delivered = 0
+        """Snapshots taken and the newest delivered: an older report arriving late is dropped."""
 
     # --- what the truth is ---------------------------------------------------------------
 
@@ -149,10 +151,7 @@ class Assessment(QObject):
         """The report of the rows as they are now, made on this thread and delivered at once (tests)."""
         self._timer.stop()
         job = self._job()
-        if job is None:
-            self._deliver(None, 0, 0, 0.0)
-        else:
-            self._deliver(*job())
+        self._deliver(self._taken, *(job() if job is not None else (None, 0, 0, 0.0)))
         return self.report
 
     def _report_now(self) -> None:
@@ -162,12 +161,13 @@ class Assessment(QObject):
             return
         job = self._job()
         if job is None:
-            self._deliver(None, 0, 0, 0.0)
+            self._deliver(self._taken, None, 0, 0, 0.0)
             return
         self._computing = True
+        taken = self._taken
 
         def compute() -> None:
-            answer = job()
+            answer = (taken, *job())
             try:
                 self._computed.emit(answer)
             except RuntimeError:  # the window closed meanwhile
@@ -178,6 +178,7 @@ class Assessment(QObject):
     def _job(self) -> Callable[[], tuple[AccuracyReport | None, int, int, float]] | None:
         """What the report needs, taken now on the GUI thread (the rows as they are, the truth's unmatched
         names), as a function any thread can run; None when there is nothing to count or score."""
+        self._taken += 1
         if self._truth is None and not self._results.corrections and not self._results.min_confidence:
             return None
         rows_of = self._results.snapshot()
@@ -199,14 +200,17 @@ class Assessment(QObject):
         return job
 
     @Slot(object)
-    def _report_computed(self, answer: tuple[AccuracyReport | None, int, int, float]) -> None:
+    def _report_computed(self, answer: tuple[int, AccuracyReport | None, int, int, float]) -> None:
         self._computing = False
         self._deliver(*answer)
         if self._again:
             self._again = False
             self.changed()
 
-    def _deliver(self, report: AccuracyReport | None, unknown: int, classified: int, took_s: float) -> None:
+    def _deliver(self, taken: int, report: AccuracyReport | None, unknown: int, classified: int, took_s: float) -> None:
+        if taken < self._delivered:
+            return  # a report made on rows older than the one shown
+        self._delivered = taken
         self.report = report
         self.unknown_changed.emit(unknown, classified)
         self.report_changed.emit(report)
