@@ -84,7 +84,7 @@ def test_folder_truth_is_offered_and_the_matrix_filters_the_table(
     assert (report.scored, report.top1_correct, report.without_truth) == (3, 2, 1)
     assert report.cell("blue", "green") == 1 and report.cell("green", "green") == 1
     assert [name.name for name in report.unmatched] == ["astronaut"]
-    assert review.accuracy_label.text() == report.headline()
+    assert review.accuracy_label.text() == f"{report.headline()} · 1 not scored"
     assert not window.results_view.table.isColumnHidden(TRUTH)
     truths = {window.results.result(row).path: window.results.result(row).true_label for row in range(4)}
     assert truths == {

@@ -30,6 +30,12 @@ from .sort_dialog import SortDialog
 from .truth_offer import TruthOffer
 
 
+def status_line(report: AccuracyReport) -> str:
+    """The accuracy line beside the progress: the command line's headline, and how many were not scored."""
+    unscored = report.without_truth + report.errors
+    return report.headline() + (f" · {unscored:,} not scored" if unscored else "")
+
+
 class Review(QObject):
     def __init__(
         self,
@@ -207,7 +213,7 @@ class Review(QObject):
     def _show_report(self, report: AccuracyReport | None) -> None:
         self.accuracy_view.show_report(report)
         self._view.show_truth_column(report is not None)
-        self.accuracy_label.setText("" if report is None else report.headline())
+        self.accuracy_label.setText("" if report is None else status_line(report))
         self.accuracy_label.setToolTip(self.accuracy_view.headline.text().replace("<br>", "\n"))
         self._update_cell_count()
 
