@@ -14,8 +14,22 @@ import pytest
 
 from support import TinyModel, make_tiny_model  # first: it imports the engine, which must precede torch
 
+from batch_classifier.engine.runtimes.onnx_export import CACHE_ENV
 from misbehaving_models import save_misbehaving
 from unreadable_trees import UnreadableTree, build_unreadable_tree
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory):
+    """One cache folder for the whole session, never the user's: each model is exported to ONNX once per session."""
+    folder = tmp_path_factory.mktemp("user-cache")
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = previous
 
 
 @pytest.fixture(scope="session")

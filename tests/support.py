@@ -60,16 +60,17 @@ def tiny_classifier(tiny_model, **overrides) -> Classifier:
     return Classifier(config)
 
 
-class OutOfMemoryAbove(torch.nn.Module):
-    """Wraps a model and fails like a full GPU whenever a batch exceeds ``limit`` images."""
+class OutOfMemoryAbove:
+    """Wraps a runner's forward (torch or ONNX Runtime) and fails like a full GPU whenever a batch exceeds ``limit`` images."""
 
-    def __init__(self, inner: torch.nn.Module, limit: int) -> None:
-        super().__init__()
+    def __init__(self, inner, limit: int) -> None:
         self.inner = inner
+        self.name = inner.name
+        self.memory_format = inner.memory_format
         self.limit = limit
         self.calls: list[int] = []
 
-    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         self.calls.append(len(batch))
         if len(batch) > self.limit:
             raise torch.OutOfMemoryError("CUDA out of memory (injected)")

@@ -50,8 +50,8 @@ def test_out_of_memory_splits_the_batch_and_lowers_the_cap(tiny_model, tmp_path)
     colours = COLOURS * 6
     paths = write_colour_images(tmp_path, colours)
     classifier = tiny_classifier(tiny_model, batch_size=16, max_wait_ms=500)
-    failing = OutOfMemoryAbove(classifier.runner.module, limit=5)
-    classifier.runner.module = failing
+    failing = OutOfMemoryAbove(classifier.runner.forward, limit=5)
+    classifier.runner.forward = failing
     rows, outcomes = collect(classifier, paths)
     assert [row.label for row in rows] == colours, "no image lost, duplicated or reordered"
     assert all(row.status == "ok" for row in rows)
@@ -64,7 +64,7 @@ def test_out_of_memory_splits_the_batch_and_lowers_the_cap(tiny_model, tmp_path)
 def test_an_image_too_big_even_alone_becomes_an_error_row(tiny_model, tmp_path) -> None:
     paths = write_colour_images(tmp_path, ["red", "blue", "green"])
     classifier = tiny_classifier(tiny_model, batch_size=3, max_wait_ms=500)
-    classifier.runner.module = OutOfMemoryAbove(classifier.runner.module, limit=0)
+    classifier.runner.forward = OutOfMemoryAbove(classifier.runner.forward, limit=0)
     rows, _ = collect(classifier, paths)
     assert [row.status for row in rows] == ["error"] * 3
     assert all("out of memory" in row.error for row in rows)

@@ -22,6 +22,7 @@ from PIL import Image, ImageOps
 from batch_classifier.engine.decode import load_pixels
 from batch_classifier.engine.models import DEFAULT_MODEL, LoadedModel, _torchvision_weights, load_model
 from batch_classifier.engine.runner import Runner
+from batch_classifier.engine.runtimes.torch_forward import TorchForward
 
 SAMPLES = sorted(path for path in (Path(__file__).resolve().parent.parent / "resources" / "samples").iterdir()
                  if path.suffix in (".jpg", ".png"))
@@ -37,7 +38,7 @@ def _photo(path: Path) -> Image.Image:
 def _ours(loaded: LoadedModel, path: Path) -> tuple[np.ndarray, torch.Tensor]:
     """The decoder's exact crop, and the tensor the runner makes of it for the model."""
     pixels, _ = load_pixels(str(path), loaded.spec, thumbnail=False, preprocess="exact")
-    runner = Runner(loaded, torch.device("cpu"), None, top_k=1)
+    runner = Runner(loaded, torch.device("cpu"), TorchForward(loaded.module, torch.device("cpu"), None), top_k=1)
     return pixels, runner._to_device(torch.from_numpy(pixels)[None])[0]
 
 

@@ -35,8 +35,8 @@ def test_sweep_measures_every_size_including_one_by_one(tiny_model, tmp_path) ->
 def test_sweep_stops_cleanly_at_the_first_out_of_memory(tiny_model, tmp_path) -> None:
     paths = [str(path) for path in write_colour_images(tmp_path, ["red", "blue"])]
     classifier = tiny_classifier(tiny_model)
-    failing = OutOfMemoryAbove(classifier.runner.module, limit=4)
-    classifier.runner.module = failing
+    failing = OutOfMemoryAbove(classifier.runner.forward, limit=4)
+    classifier.runner.forward = failing
     result = sweep_batch_sizes(classifier, paths, [1, 2, 4, 8, 16], budget=QUICK)
     assert [p.batch_size for p in result.points] == [1, 2, 4, 8]
     assert result.points[-1].out_of_memory and not any(p.out_of_memory for p in result.points[:-1])

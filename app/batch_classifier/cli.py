@@ -37,6 +37,7 @@ from .engine.pipeline import DECODE_CHOICES, DEFAULT_MAX_WAIT_MS, START_ERRORS, 
 from .engine.records import BatchOutcome
 from .engine.resources import sample_images
 from .engine.resume import ResumePlan, absolute_inputs, compact_csv, plan_resume, resolver
+from .engine.runtimes import RUNTIME_CHOICES, RUNTIME_HELP
 from .engine.run_identity import (
     ResumeRefused,
     RunIdentity,
@@ -110,6 +111,7 @@ def _add_model_options(parser: argparse.ArgumentParser, model_group: argparse._A
     parser.add_argument("--labels", help="labels text file, one per line, for a model file")
     parser.add_argument("--device", default="auto", help=f"{', '.join(DEVICE_CHOICES)} or e.g. cuda:1")
     parser.add_argument("--precision", default="auto", choices=PRECISION_CHOICES)
+    parser.add_argument("--runtime", default="auto", choices=RUNTIME_CHOICES, help=RUNTIME_HELP + " (default auto)")
     parser.add_argument(
         "--random-weights", action="store_true", help="random weights: measure speed without downloading"
     )
@@ -195,6 +197,7 @@ def _config(args: argparse.Namespace, **overrides: object) -> RunConfig:
         labels=args.labels,
         device=args.device,
         precision=args.precision,
+        runtime=args.runtime,
         pretrained=not args.random_weights,
         **overrides,  # type: ignore[arg-type]
     )
@@ -202,12 +205,18 @@ def _config(args: argparse.Namespace, **overrides: object) -> RunConfig:
 
 def _load(config: RunConfig) -> Classifier:
     try:
-        classifier = Classifier(config, on_download=_print_download)
+        classifier = Classifier(config, on_download=_print_download, on_stage=_print_stage)
     except START_ERRORS as error:
         raise CannotStart(str(error)) from None
     if classifier.precision_note:
         _warn(classifier.precision_note)
+    if classifier.runtime_note:
+        _warn(classifier.runtime_note)
     return classifier
+
+
+def _print_stage(stage: str) -> None:
+    sys.stderr.write(f"batch-classifier: {stage}\n")
 
 
 def _warn(message: str) -> None:
@@ -316,7 +325,7 @@ def run_classify(args: argparse.Namespace, stops: StopSignals) -> int:
             if identity is not None and writer.writing_path is not None:
                 _write_sidecar(writer.writing_path, identity)
         sys.stderr.write(
-            f"{classifier.model.name} on {classifier.device_name}, {classifier.precision}, "
+            f"{classifier.model.name} on {classifier.device_name}, {classifier.precision}, {classifier.runner.runtime}, "
             f"batch size {classifier.default_batch_size}: {total} images"
             + (_resume_note(resumed, plan.path) if resumed is not None else "")
             + "\n"
@@ -494,7 +503,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if not paths:
         raise CannotStart(no_images_message(given, unreadable=unreadable))
     sys.stderr.write(
-        f"{classifier.model.name} on {classifier.device_name}, {classifier.precision}; "
+        f"{classifier.model.name} on {classifier.device_name}, {classifier.precision}, {classifier.runner.runtime}; "
         f"{len(paths)} images, batch sizes {','.join(map(str, sizes))}; "
         f"memory: {caption_for(memory_kind(classifier.device))}\n"
     )
@@ -512,6 +521,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 "model": classifier.model.name,
                 "device": classifier.device_name,
                 "precision": classifier.precision,
+                "runtime": classifier.runner.runtime,
                 "images": len(paths),
                 "sequential_images_per_s": result.sequential_images_per_s,
                 "best_batch_size": result.best_batch_size,
@@ -519,7 +529,7 @@ def run_bench(args: argparse.Namespace) -> int:
             }
             write_replacing(args.json, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
         if args.plot:
-            title = f"{classifier.model.name} on {classifier.device_name} ({classifier.precision})"
+            title = f"{classifier.model.name} on {classifier.device_name} ({classifier.precision}, {classifier.runner.runtime})"
             with replacing(args.plot) as replacement:
                 save_sweep_chart(result.points, result.best_batch_size, title, replacement.partial)
     except OSError as error:

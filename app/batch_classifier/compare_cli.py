@@ -62,6 +62,7 @@ def _model_report(sweep: ModelSweep) -> dict[str, object]:
     return {
         "model": sweep.model,
         "requested": sweep.requested,
+        "runtime": sweep.runtime,
         "sequential_images_per_s": sweep.result.sequential_images_per_s,
         "best_batch_size": sweep.result.best_batch_size,
         "best_images_per_s": best.images_per_s if best is not None else None,
@@ -90,7 +91,7 @@ def run_compare(
 
     comparison = compare_models(models, config, paths, sizes, on_point=measured, on_model=started)
     for sweep in comparison.sweeps:
-        print(f"{sweep.model} on {comparison.device} ({comparison.precision})")
+        print(f"{sweep.model} on {comparison.device} ({comparison.precision}, {sweep.runtime})")
         print(table(sweep.result))
         print()
     print(summary_table(comparison))

@@ -28,6 +28,8 @@ class ModelSweep:
     requested: str
     model: str
     result: SweepResult
+    runtime: str = "torch"
+    """What ran it (``runtimes/choice.py``): models in one comparison may differ, one exporting and one not."""
 
     @property
     def best_point(self) -> SweepPoint | None:
@@ -109,4 +111,4 @@ def _sweep_one(
         should_stop=should_stop,
         budget=budget,
     )
-    return ModelSweep(name, classifier.model.name, result), classifier.device_name, classifier.precision
+    return ModelSweep(name, classifier.model.name, result, classifier.runner.runtime), classifier.device_name, classifier.precision

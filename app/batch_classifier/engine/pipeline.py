@@ -25,7 +25,10 @@ from .fidelity import DEFAULT_PREPROCESS, PREPROCESS_CHOICES
 from .models import DEFAULT_MODEL, LoadedModel, ModelLoadError, load_model
 from .records import BatchOutcome, BatchStats, DecodedImage, ImageResult, Prediction
 from .runner import Runner
+from .runtimes.choice import choose_forward
+from .runtimes.onnx_export import StageCallback
 from .sources import SourceItem, UnreadableFolder, iter_sources
+from .threads import thread_split
 from .weights_cache import ProgressCallback, WeightsUnavailable
 
 DECODE_CHOICES = ("auto", "cpu", "gpu")
@@ -48,6 +51,8 @@ class RunConfig:
     decode: str = "auto"
     preprocess: str = DEFAULT_PREPROCESS
     """``exact`` or ``fast`` (``fidelity.py``): part of a run's identity, since it changes the predictions."""
+    runtime: str = "auto"
+    """``auto``, ``torch`` or ``onnxruntime`` (``runtimes/choice.py`` decides what ``auto`` means here)."""
     batch_size: int | None = None
     max_wait_ms: float = DEFAULT_MAX_WAIT_MS
     top_k: int = 5
@@ -105,16 +110,6 @@ START_ERRORS = (ModelLoadError, WeightsUnavailable, DeviceUnavailable, ValueErro
 """What setting up a run raises, each with a one-line message meant for the user."""
 
 
-def default_decode_workers(device: torch.device) -> int:
-    """Decode threads: all cores when a GPU runs the model, a quarter of them when the CPU does.
-
-    With draft mode a photo decodes in a fraction of the time the model needs
-    for it on a CPU, so most cores belong to the model's own threads.
-    """
-    cores = os.cpu_count() or 2
-    return cores if device.type != "cpu" else max(1, cores // 4)
-
-
 class Classifier:
     """A loaded model on a device, ready to classify any number of runs.
 
@@ -122,7 +117,12 @@ class Classifier:
     device) so a front end can report a failure before any file is touched.
     """
 
-    def __init__(self, config: RunConfig, on_download: ProgressCallback | None = None) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        on_download: ProgressCallback | None = None,
+        on_stage: StageCallback | None = None,
+    ) -> None:
         self.config = config
         self.device = resolve_device(config.device)
         autocast = resolve_precision(config.precision, self.device)
@@ -143,9 +143,15 @@ class Classifier:
             pretrained=config.pretrained,
             on_download=on_download,
         )
-        self.runner = Runner(self.model, self.device, autocast, config.top_k)
+        cores = os.cpu_count() or 2
+        onnx_threads = thread_split(cores, self.device.type, "onnxruntime").model_threads
+        forward, note = choose_forward(self.model, self.device, autocast, config.runtime, onnx_threads, on_stage)
+        self.runtime_note = note
+        """Why the model runs on torch although ONNX Runtime was asked for or ``auto``, in one line; else ""."""
+        self.runner = Runner(self.model, self.device, forward, config.top_k)
         self.device_name = device_label(self.device)
-        self.decode_workers = config.decode_workers or default_decode_workers(self.device)
+        split = thread_split(cores, self.device.type, forward.name)
+        self.decode_workers = config.decode_workers or split.decode_workers
 
     @property
     def default_batch_size(self) -> int:

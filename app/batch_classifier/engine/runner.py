@@ -1,9 +1,10 @@
 """The thread that owns the model and the device: uint8 pixels in, top-k out.
 
 Pixels travel as uint8 (4x fewer bytes than float32), from pinned memory
-with a non-blocking copy, and become normalised floats on the device. The
-model runs channels_last under ``inference_mode``, with autocast on CUDA.
-Out of memory is not an error here: the batch is split and retried, and the
+with a non-blocking copy, and become normalised floats on the device, laid
+out as the runtime wants them. What runs the model is a ``ModelForward``
+(``engine/runtimes``: torch, or ONNX Runtime on the CPU), called under
+``inference_mode``; everything around it is the same for both. Out of memory is not an error here: the batch is split and retried, and the
 cap that worked is remembered, so no image is ever dropped. A model that
 raises on a batch is retried in halves too, to find the images it fails on
 (without touching that cap: only memory sets it), and what the model gives
@@ -18,8 +19,10 @@ from dataclasses import dataclass
 
 import torch
 
+from .decode import InputSpec
 from .devices import MemoryReading, peak_memory, reset_peak_memory, synchronize
 from .models import LoadedModel, last_error_line
+from .runtimes import ModelForward
 
 OUT_OF_MEMORY = "out of memory even for a single image"
 NON_FINITE = "the model returned non-finite scores"
@@ -50,40 +53,45 @@ class Scores:
     raised: str = ""
 
 
+def input_scale(spec: InputSpec, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's mean and std on the 0-255 scale, shaped to broadcast over an NCHW batch."""
+    mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1) * 255
+    return mean, std
+
+
+def normalised(
+    pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, memory_format: torch.memory_format
+) -> torch.Tensor:
+    """NHWC uint8 to normalised NCHW floats in ``memory_format``, on the pixels' device."""
+    # NHWC permuted is already channels_last; normalising in place saves two batch-sized allocations.
+    images = pixels.permute(0, 3, 1, 2).float().sub_(mean).div_(std)
+    return images.contiguous(memory_format=memory_format)
+
+
 class Runner:
     """Runs batches through one model on one device; call from one thread only."""
 
-    runtime = "torch"
-    """The name of what runs the model, written in every row (the ``runtime`` column)."""
-
-    def __init__(
-        self, model: LoadedModel, device: torch.device, autocast_dtype: torch.dtype | None, top_k: int
-    ) -> None:
+    def __init__(self, model: LoadedModel, device: torch.device, forward: ModelForward, top_k: int) -> None:
         self.model = model
         self.device = device
-        self.autocast_dtype = autocast_dtype
+        self.forward = forward
         self.top_k = max(1, min(top_k, len(model.labels)))
         self.oom_cap: int | None = None
-        self.module = model.module.to(device).to(memory_format=torch.channels_last).eval()
-        spec = model.spec
-        self._mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1) * 255
-        self._std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1) * 255
+        self._mean, self._std = input_scale(model.spec, device)
+
+    @property
+    def runtime(self) -> str:
+        """The name of what runs the model, written in every row (the ``runtime`` column)."""
+        return self.forward.name
 
     def _to_device(self, pixels: torch.Tensor) -> torch.Tensor:
-        """NHWC uint8 on the host to normalised NCHW (channels_last) floats on the device."""
+        """NHWC uint8 on the host to normalised NCHW floats on the device, in the runtime's layout."""
         if self.device.type == "cuda" and pixels.device.type == "cpu":
             pixels = pixels.pin_memory().to(self.device, non_blocking=True)
         else:
             pixels = pixels.to(self.device)
-        # NHWC permuted is already channels_last; normalising in place saves two batch-sized allocations.
-        images = pixels.permute(0, 3, 1, 2).float().sub_(self._mean).div_(self._std)
-        return images.contiguous(memory_format=torch.channels_last)
-
-    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        if self.autocast_dtype is not None:
-            with torch.autocast(self.device.type, dtype=self.autocast_dtype):
-                return self.module(batch)
-        return self.module(batch)
+        return normalised(pixels, self._mean, self._std, self.forward.memory_format)
 
     def _check(self, output: object, images: int) -> torch.Tensor:
         """The model's output as (images, classes) float scores, or ``_BadOutput`` saying what is wrong with it."""
@@ -123,7 +131,7 @@ class Runner:
                     batch = self._to_device(part)
                     synchronize(self.device)
                     copied = time.perf_counter()
-                    scores = self._check(self._forward(batch), len(part))
+                    scores = self._check(self.forward(batch), len(part))
                     finite = torch.isfinite(scores).all(dim=1)
                     top = scores.softmax(dim=1).topk(self.top_k, dim=1)
                     part_conf, part_idx, part_finite = top.values.cpu(), top.indices.cpu(), finite.cpu()
