@@ -41,6 +41,7 @@ from batch_classifier.engine.devices import synchronize
 from batch_classifier.engine.gpu_decode import decode_on_device, read_jpeg, wants_gpu_decode
 from batch_classifier.engine.models import DEFAULT_MODEL, load_model
 from batch_classifier.engine.runner import Runner
+from batch_classifier.engine.runtimes.torch_forward import TorchForward
 from batch_classifier.engine.sources import iter_sources
 from make_corpus import SAMPLES_DIR, make_corpus
 
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = [item.path for item in iter_sources(args.paths or default_corpus(args.count), recursive=True)]
     device = torch.device(args.device)
     model = load_model(args.model)
-    runner = Runner(model, device, None, top_k=len(model.labels))
+    runner = Runner(model, device, TorchForward(model.module, device, None), top_k=len(model.labels))
     spec = model.spec
     print(f"{len(paths)} images, {model.name} (resize {spec.resize_size}, crop {spec.crop_size}) on {device}",
           flush=True)

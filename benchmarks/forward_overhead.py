@@ -24,6 +24,7 @@ import torch
 from batch_classifier.engine.devices import precision_name, resolve_device, resolve_precision, synchronize
 from batch_classifier.engine.models import load_model
 from batch_classifier.engine.runner import Runner
+from batch_classifier.engine.runtimes.torch_forward import TorchForward
 
 
 def median_seconds(step: Callable[[], object], device: torch.device, repeats: int) -> float:
@@ -50,14 +51,14 @@ def main() -> None:
     device = resolve_device(args.device)
     autocast = resolve_precision(args.precision, device)
     loaded = load_model(args.model, pretrained=args.model == "efficientnet_lite0")
-    runner = Runner(loaded, device, autocast, top_k=5)
+    runner = Runner(loaded, device, TorchForward(loaded.module, device, autocast), top_k=5)
     size = loaded.spec.crop_size
     pixels = torch.randint(0, 256, (args.batch_size, size, size, 3), dtype=torch.uint8)
     ready = runner._to_device(pixels)
 
     def bare() -> object:
         with torch.inference_mode(), torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-            return runner.module(ready)
+            return runner.forward.module(ready)
 
     def engine() -> object:
         return runner.run(pixels)

@@ -62,7 +62,7 @@ def ours(classifier: Classifier, paths: list[str], batch_size: int) -> float:
 
 
 def bare(classifier: Classifier, paths: list[str], batch_size: int, pixels: torch.Tensor) -> float:
-    module, device = classifier.runner.module, classifier.device
+    module, device = classifier.runner.forward.module, classifier.device
     mean = torch.tensor(classifier.model.spec.mean, device=device).view(1, 3, 1, 1) * 255
     std = torch.tensor(classifier.model.spec.std, device=device).view(1, 3, 1, 1) * 255
     labels = classifier.model.labels
@@ -90,7 +90,7 @@ def main() -> None:
     feeder.decode_file = lambda index, path, spec, thumbnail=True: DecodedImage(index, path, pixels=pixels)
     with tempfile.TemporaryDirectory() as folder:
         model, labels = write_trivial_model(Path(folder))
-        config = RunConfig(model=str(model), labels=str(labels), device=args.device, thumbnails=False)
+        config = RunConfig(model=str(model), labels=str(labels), device=args.device, runtime="torch", thumbnails=False)
         classifier = Classifier(config)
     paths = [f"/photos/2026/holiday/IMG_{number:06d}.jpg" for number in range(args.images)]
     ours(classifier, paths[: args.batch_size * 4], args.batch_size)  # warm-up: threads, allocator, kernels

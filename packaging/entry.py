@@ -15,6 +15,12 @@ def _run() -> int:
     multiprocessing.freeze_support()
     # pyqtgraph picks PyQt if it finds one before PySide6 is imported; the bundle only has PySide6.
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+    from batch_classifier.engine.runtimes.export_process import EXPORT_WORKER_FLAG
+
+    if sys.argv[1:2] == [EXPORT_WORKER_FLAG]:  # the child that exports a model for ONNX Runtime
+        from batch_classifier.engine.runtimes.export_process import main as export_main
+
+        return export_main(sys.argv[2:])
 
     from batch_classifier.__main__ import main
 

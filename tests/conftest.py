@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -14,6 +14,7 @@ import pytest
 
 from support import TinyModel, make_tiny_model  # first: it imports the engine, which must precede torch
 
+from batch_classifier.engine.runtimes import export_process, onnx_export
 from batch_classifier.engine.runtimes.onnx_export import CACHE_ENV
 from misbehaving_models import save_misbehaving
 from unreadable_trees import UnreadableTree, build_unreadable_tree
@@ -30,6 +31,25 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop(CACHE_ENV, None)
     else:
         os.environ[CACHE_ENV] = previous
+
+
+def _export_here(module, example, target, timeout_s=None) -> None:
+    """What the export process does (``export_process.export_to``), without its start-up: several seconds on 2 cores."""
+    export_process.export_to(module, example, target)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def exports_in_this_process() -> Iterator[None]:
+    """Models are exported in the test process, except in tests that take ``real_export_process``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(onnx_export, "export_in_child", _export_here)
+        yield
+
+
+@pytest.fixture
+def real_export_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This test exports in a child process, as the application does."""
+    monkeypatch.setattr(onnx_export, "export_in_child", export_process.export_in_child)
 
 
 @pytest.fixture(scope="session")

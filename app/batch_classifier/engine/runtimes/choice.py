@@ -15,7 +15,8 @@ import torch
 from ..models import LoadedModel
 from ..runner import input_scale, normalised
 from . import RUNTIME_CHOICES, ModelForward
-from .onnx_export import ExportFailed, StageCallback, prepared_session
+from .export_process import ExportFailed
+from .onnx_export import StageCallback, prepared_session
 from .onnx_forward import OnnxForward
 from .torch_forward import TorchForward
 

@@ -9,10 +9,11 @@ the parity check on a probe batch, every time it is loaded: a damaged,
 truncated or stale entry is exported again, never trusted. A new export
 lands in a partial file that becomes the entry only once it has passed.
 
-The exporter is torch's TorchScript-based one (``dynamo=False``): on a
-2-core CPU it exports EfficientNet-Lite0 in 1.4 s against 9.8 s for the
-dynamo exporter, with the same parity, and it also takes TorchScript models.
-It needs the ``onnx`` package.
+The export itself runs in a child process (``export_process.py``), with
+torch's TorchScript-based exporter (``dynamo=False``): on a 2-core CPU it
+exports EfficientNet-Lite0 in 1.4 s against 9.8 s for the dynamo exporter,
+with the same parity, and it also takes TorchScript models. It needs the
+``onnx`` package.
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ import hashlib
 import json
 import os
 import sys
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,12 +33,12 @@ from ..model_errors import first_line
 from ..models import last_error_line
 from ..output_paths import OutputRefused, replacing, write_replacing
 from ..run_identity import weights_digest
-from .onnx_forward import INPUT_NAME, OUTPUT_NAME, OnnxForward, open_session
+from .export_process import OPSET, ExportFailed, export_in_child
+from .onnx_forward import OnnxForward, open_session
 
 if TYPE_CHECKING:
     import onnxruntime
 
-OPSET = 17
 FORMAT = 1
 EXAMPLE_IMAGES = 2
 """The batch the export traces; the probe uses another size, so a batch axis that is not dynamic fails the check."""
@@ -48,10 +47,6 @@ CACHE_ENV = "BATCH_CLASSIFIER_CACHE"
 """Overrides the cache folder (tests point it at a temporary one)."""
 StageCallback = Callable[[str], None]
 """Told, in a few words, what slow step starts now (an export, its check)."""
-
-
-class ExportFailed(Exception):
-    """The model cannot run on ONNX Runtime; the message says why in one line."""
 
 
 def cache_folder() -> Path:
@@ -185,48 +180,6 @@ def _cached_session(entry: CacheEntry, threads: int, probe: torch.Tensor, expect
     return _checked_session(entry.model_path, threads, probe, expected)
 
 
-@contextmanager
-def _stdout_silenced() -> Iterator[None]:
-    """Standard output (the descriptor) points at the null device meanwhile.
-
-    On a model it cannot export, torch's exporter prints the model's whole
-    graph from C++ to standard output, where a run's CSV may be going.
-    Nothing else writes there while a model loads.
-    """
-    try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError, AttributeError):  # no standard output to protect
-        yield
-        return
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.close(devnull)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-def _export(module: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
-    try:
-        with warnings.catch_warnings(), _stdout_silenced():
-            warnings.simplefilter("ignore")  # the exporter's deprecation and tracer warnings say nothing to a user
-            torch.onnx.export(
-                module,
-                (example,),
-                str(path),
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                opset_version=OPSET,
-                dynamo=False,
-            )
-    except Exception as error:  # the exporter fails on unsupported operators in many ways
-        raise ExportFailed(f"it could not be exported to ONNX ({last_error_line(error)})") from None
-
-
 def _export_entry(
     entry: CacheEntry, module: torch.nn.Module, threads: int, probe: torch.Tensor, expected: torch.Tensor
 ) -> onnxruntime.InferenceSession:
@@ -236,7 +189,7 @@ def _export_entry(
     try:
         entry.folder.mkdir(parents=True, exist_ok=True)
         with replacing(entry.model_path) as replacement:  # the exporter writes the partial file by name
-            _export(module, probe[:EXAMPLE_IMAGES], replacement.partial)
+            export_in_child(module, probe[:EXAMPLE_IMAGES], replacement.partial)
             try:
                 session = _checked_session(replacement.partial, threads, probe, expected)
             except _Unusable as why:
