@@ -43,6 +43,8 @@ class SweepPoint:
     out_of_memory: bool = False
     failure: str = ""
     """Why this size could not be measured other than memory: the model raised, or gave no usable scores."""
+    runtime: str = "torch"
+    """What ran the model (``runtimes/choice.py``): the window keeps one sweep per runtime, to show both."""
 
     @property
     def measured(self) -> bool:
@@ -165,10 +167,14 @@ def measure_batch_size(
         elapsed = time.perf_counter() - began
         if runner.oom_cap != cap_before or OUT_OF_MEMORY in scores.errors:
             runner.oom_cap = cap_before
-            return SweepPoint(batch_size, 0.0, 0.0, 0.0, _nothing(scores.memory), out_of_memory=True)
+            return SweepPoint(
+                batch_size, 0.0, 0.0, 0.0, _nothing(scores.memory), out_of_memory=True, runtime=runner.runtime
+            )
         failure = scores.raised or next((error for error in scores.errors if error), "")
         if failure:
-            return SweepPoint(batch_size, 0.0, 0.0, 0.0, _nothing(scores.memory), failure=failure)
+            return SweepPoint(
+                batch_size, 0.0, 0.0, 0.0, _nothing(scores.memory), failure=failure, runtime=runner.runtime
+            )
         memory = scores.memory
         if repeat < budget.warmup:
             started = time.perf_counter()
@@ -184,6 +190,7 @@ def measure_batch_size(
         latency_p50_ms=median * 1000,
         latency_p95_ms=_percentile(latencies, 0.95) * 1000,
         memory=memory,
+        runtime=runner.runtime,
     )
 
 

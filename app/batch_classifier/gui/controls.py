@@ -1,6 +1,6 @@
-"""The run settings panel: model, device, precision, decode, preprocessing, batch size and max wait.
+"""The run settings panel: model, device, precision, runtime, decode, preprocessing, batch size and max wait.
 
-Two kinds of knob. Model, device, precision, decode and preprocessing decide how the
+Two kinds of knob. Model, device, precision, runtime, decode and preprocessing decide how the
 Classifier is built, so changing one asks for a reload (``config_changed``).
 Batch size and max wait move live: the window passes them to the running
 job's RunControl, and the engine applies them at the next batch. The slider
@@ -34,6 +34,7 @@ from ..engine.devices import PRECISION_CHOICES, device_label
 from ..engine.fidelity import PREPROCESS_CHOICES, PREPROCESS_HELP
 from ..engine.models import FEATURED_TORCHVISION, ModelInfo
 from ..engine.pipeline import DECODE_CHOICES, RunConfig
+from ..engine.runtimes import RUNTIME_CHOICES, RUNTIME_HELP
 from ..engine.sweep import LARGEST_SWEEP_SIZE
 from . import settings as keys
 from .settings import Settings
@@ -48,6 +49,11 @@ _SLOW_ON_CPU = {
     "bf16": "bf16 on the CPU is slower than fp32 on most CPUs",
 }
 _PRECISION_TEXT = {"auto": "Auto (bf16/fp16 on GPU, fp32 on CPU)", "fp32": "fp32", "bf16": "bf16", "fp16": "fp16"}
+_RUNTIME_TEXT = {
+    "auto": "Auto (ONNX Runtime on the CPU if it matches torch)",
+    "torch": "PyTorch",
+    "onnxruntime": "ONNX Runtime (CPU, fp32)",
+}
 _DECODE_TEXT = {"auto": "Auto (GPU for JPEG on CUDA)", "cpu": "CPU (Pillow threads)", "gpu": "GPU (nvJPEG)"}
 
 
@@ -85,10 +91,14 @@ class RunControls(QWidget):
         self.precision_combo = QComboBox()
         for choice in PRECISION_CHOICES:
             self.precision_combo.addItem(_PRECISION_TEXT.get(choice, choice), choice)
+        self.runtime_combo = QComboBox()
+        for choice in RUNTIME_CHOICES:
+            self.runtime_combo.addItem(_RUNTIME_TEXT[choice], choice)
+        self.runtime_combo.setToolTip(RUNTIME_HELP[:1].upper() + RUNTIME_HELP[1:].replace("; ", ".\n") + ".")
         self.decode_combo = QComboBox()
         for choice in DECODE_CHOICES:
             self.decode_combo.addItem(_DECODE_TEXT.get(choice, choice), choice)
-        for combo in (self.device_combo, self.precision_combo, self.decode_combo):
+        for combo in (self.device_combo, self.precision_combo, self.runtime_combo, self.decode_combo):
             # the longest choice ("Auto (bf16/fp16 on GPU, fp32 on CPU)") must not set the panel's width
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(16)
@@ -128,7 +138,9 @@ class RunControls(QWidget):
         self._mark_slow_precisions()
         self._build_layout()
         self.model_combo.activated.connect(self._model_activated)
-        for combo in (self.device_combo, self.precision_combo, self.decode_combo, self.preprocess_combo):
+        for combo in (
+            self.device_combo, self.precision_combo, self.runtime_combo, self.decode_combo, self.preprocess_combo
+        ):
             combo.currentIndexChanged.connect(self.config_changed)
         self.device_combo.currentIndexChanged.connect(self._mark_slow_precisions)
         self.preprocess_combo.currentIndexChanged.connect(self._explain_preprocess)
@@ -168,6 +180,7 @@ class RunControls(QWidget):
         form.addRow("&Model", self.model_combo)
         form.addRow("&Device", self.device_combo)
         form.addRow("&Precision", self.precision_combo)
+        form.addRow("R&untime", self.runtime_combo)
         form.addRow("D&ecode", self.decode_combo)
         form.addRow("P&reprocess", self.preprocess_combo)
         form.addRow("", self.preprocess_note)
@@ -203,6 +216,7 @@ class RunControls(QWidget):
         self._working_model: str | None = None  # the last model that loaded: where a failed choice falls back to
         _combo_select(self.device_combo, self._settings.get(keys.DEVICE))
         _combo_select(self.precision_combo, self._settings.get(keys.PRECISION))
+        _combo_select(self.runtime_combo, self._settings.get(keys.RUNTIME))
         _combo_select(self.decode_combo, self._settings.get(keys.DECODE))
         if not self.decode_combo.model().item(self.decode_combo.currentIndex()).isEnabled():  # type: ignore[attr-defined]
             _combo_select(self.decode_combo, "auto")
@@ -333,6 +347,7 @@ class RunControls(QWidget):
             labels=self._labels_for.get(model) or None,
             device=self.device_combo.currentData(),
             precision=self.precision_combo.currentData(),
+            runtime=self.runtime_combo.currentData(),
             decode=self.decode_combo.currentData(),
             preprocess=self.preprocess_combo.currentData(),
             batch_size=self.batch_size() if self._batch_size_chosen else None,
@@ -345,6 +360,7 @@ class RunControls(QWidget):
         self._settings.set(keys.LABELS, config.labels or "")
         self._settings.set(keys.DEVICE, config.device)
         self._settings.set(keys.PRECISION, config.precision)
+        self._settings.set(keys.RUNTIME, config.runtime)
         self._settings.set(keys.DECODE, config.decode)
         self._settings.set(keys.PREPROCESS, config.preprocess)
         if self._batch_size_chosen:

@@ -545,11 +545,16 @@ class MainWindow(QMainWindow):
         self._top_k = ready.top_k
         self.review.model_ready(ready.labels, ready.top_k)
         self.controls.model_loaded(ready.requested)
-        self.device_label.setText(ready.device_name)  # model and precision are in the settings panel
-        self.device_label.setToolTip(f"{ready.model} · {ready.device_name} · {ready.precision}")
+        self.device_label.setText(f"{ready.device_name} · {ready.runtime}")  # model and precision: the settings panel
+        self.device_label.setToolTip(
+            "\n".join(filter(None, [f"{ready.model} · {ready.device_name} · {ready.precision} · {ready.runtime}",
+                                     ready.runtime_note]))
+        )
         self.controls.offer_device_default(ready.default_batch_size)  # shown; the engine already uses it
         if self.session.activity is Activity.LOADING:
-            self.statusBar().showMessage(f"Model {ready.model} ready on {ready.device_name}.", 5000)
+            self.statusBar().showMessage(f"Model {ready.model} ready on {ready.device_name}, {ready.runtime}.", 5000)
+        if ready.runtime_note:
+            self.statusBar().showMessage(ready.runtime_note[:1].upper() + ready.runtime_note[1:] + ".", 15000)
 
     def _on_failed(self, message: str) -> None:
         """Said once; a model that cannot load gives way to the last one that worked, so it does not stick."""

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 
 from ..engine.devices import MemoryKind, label_for
 from ..engine.records import BatchStats
+from ..engine.runtimes import RUNTIME_CHOICES
 from ..engine.sweep import LARGEST_SWEEP_SIZE, SweepPoint, SweepResult
 
 TICK_MS = 100
@@ -138,6 +139,10 @@ class _Buffers:
     earlier: _Run | None = None
     per_size: dict[int, _SizeStats] = field(default_factory=dict)
     sweep: list[SweepPoint] = field(default_factory=list)
+    other_sweep: list[SweepPoint] = field(default_factory=list)
+    """The last sweep on the other runtime (torch or ONNX Runtime), drawn beside this one so both show."""
+    replaced_sweep: list[SweepPoint] = field(default_factory=list)
+    """The sweep a new one replaces, until the new one's runtime is known."""
     best: int | None = None
     memory_kind: MemoryKind | None = None
     """What the last reading measured; None until a batch has run the model."""
@@ -191,6 +196,10 @@ class _Legend(QLabel):
             if shown
         ]
         self.setText(" &nbsp; ".join(parts))
+
+
+def _other_sweep_entry(runtime: str) -> str:
+    return f"sweep on {runtime}"
 
 
 def _log2(sizes: list[int]) -> np.ndarray:
@@ -362,6 +371,10 @@ class BatchPlots(QWidget):
         self.sweep_size_curve = self.size_plot.plot(
             pen=_pen(SWEEP, 1.5), symbol="s", symbolSize=8, symbolBrush=SWEEP, symbolPen=None, antialias=False
         )
+        self.other_sweep_curve = self.size_plot.plot(
+            pen=_pen(EARLIER, 1.5, Qt.PenStyle.DashLine), symbol="s", symbolSize=7, symbolBrush=EARLIER,
+            symbolPen=None, antialias=False,
+        )
         self.oom_points = self.size_plot.plot(
             pen=None, symbol="x", symbolSize=11, symbolBrush=OOM, symbolPen=_pen(OOM, 2), antialias=False
         )
@@ -373,6 +386,8 @@ class BatchPlots(QWidget):
         self.size_plot.addItem(self.best_line, ignoreBounds=True)
         self.size_legend.set_entry("runs (mean)", "●", LIVE)
         self.size_legend.set_entry("sweep", "■", SWEEP)
+        for runtime in RUNTIME_CHOICES[1:]:
+            self.size_legend.set_entry(_other_sweep_entry(runtime), "■", EARLIER, shown=False)
         self.size_legend.set_entry("out of memory", "✕", OOM, shown=False)
 
         self.allocated_curve = self.memory_plot.plot(
@@ -480,20 +495,32 @@ class BatchPlots(QWidget):
             self._data.run.resumed = True
 
     def start_sweep(self) -> None:
-        self._data.sweep.clear()
+        self._data.replaced_sweep = self._data.sweep or self._data.replaced_sweep
+        self._data.sweep = []
         self._data.best = None
         self.use_button.setEnabled(False)
         self.use_button.setText("Use batch size …")
         self.sweep_label.setText("Measuring each batch size…")
         self._dirty.update(_PER_SIZE)
 
+    def _keep_other_runtime(self, runtime: str) -> None:
+        """A new sweep on ``runtime`` has begun: the one it replaces stays drawn if it ran on the other runtime."""
+        replaced = self._data.replaced_sweep
+        if replaced and replaced[0].runtime != runtime:
+            self._data.other_sweep = replaced
+        self._data.replaced_sweep = []
+
     def add_sweep_point(self, point: SweepPoint) -> None:
+        if not self._data.sweep:
+            self._keep_other_runtime(point.runtime)
         self._data.sweep.append(point)
         self._data.memory_kind = point.memory.kind
         self.sweep_label.setText(f"Measured batch size {point.batch_size}: {point.describe()}…")
         self._dirty.update(_PER_SIZE)
 
     def finish_sweep(self, result: SweepResult) -> None:
+        if result.points and not self._data.sweep:
+            self._keep_other_runtime(result.points[0].runtime)
         self._data.sweep = list(result.points)
         self._data.best = result.best_batch_size
         if result.best_batch_size is None:
@@ -502,7 +529,7 @@ class BatchPlots(QWidget):
             best = result.best_point
             assert best is not None  # the best size is one of the points
             self.sweep_label.setText(
-                f"Best: batch size <b>{best.batch_size}</b>, {best.images_per_s:,.0f} img/s "
+                f"Best on {best.runtime}: batch size <b>{best.batch_size}</b>, {best.images_per_s:,.0f} img/s "
                 f"({result.speedup(best):.1f}× one image at a time); within 5 % of the fastest, the smallest wins."
             )
             self.use_button.setText(f"Use batch size {best.batch_size}")
@@ -569,11 +596,16 @@ class BatchPlots(QWidget):
         self.live_size_curve.setData(_log2(measured), live)
         fine = [p for p in data.sweep if p.measured]
         self.sweep_size_curve.setData(_log2([p.batch_size for p in fine]), [p.images_per_s for p in fine])
+        other = [p for p in data.other_sweep if p.measured]
+        self.other_sweep_curve.setData(_log2([p.batch_size for p in other]), [p.images_per_s for p in other])
+        for runtime in RUNTIME_CHOICES[1:]:
+            shown = bool(other) and other[0].runtime == runtime
+            self.size_legend.set_entry(_other_sweep_entry(runtime), "■", EARLIER, shown=shown)
         failed = [p.batch_size for p in data.sweep if p.out_of_memory]
         self.oom_points.setData(_log2(failed), [0.0] * len(failed))
         self.size_legend.set_entry("out of memory", "✕", OOM, shown=bool(failed))
-        _range_from_zero(self.size_plot, [*live, *(p.images_per_s for p in fine)])
-        _span_sizes(self.size_plot, [*measured, *(p.batch_size for p in data.sweep)])
+        _range_from_zero(self.size_plot, [*live, *(p.images_per_s for p in [*fine, *other])])
+        _span_sizes(self.size_plot, [*measured, *(p.batch_size for p in [*data.sweep, *other])])
         if data.best is not None:
             self.best_line.setValue(math.log2(data.best))
             self.best_line.label.setFormat(f"best: {data.best}")

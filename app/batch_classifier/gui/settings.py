@@ -42,6 +42,7 @@ DEVICE: Setting[str] = Setting("run/device", "auto", str)
 PRECISION: Setting[str] = Setting("run/precision", "auto", str)
 DECODE: Setting[str] = Setting("run/decode", "auto", str)
 PREPROCESS: Setting[str] = Setting("run/preprocess", DEFAULT_PREPROCESS, str)
+RUNTIME: Setting[str] = Setting("run/runtime", "auto", str)
 # Each file dialog starts where it was last used: an export's folder is not where the photos are.
 OPEN_FILES_FOLDER: Setting[str] = Setting("files/open_files_folder", str(Path.home()), str)
 OPEN_FOLDER_FOLDER: Setting[str] = Setting("files/open_folder_folder", str(Path.home()), str)

@@ -64,6 +64,10 @@ class ModelReady:
     device_name: str
     device_type: str
     precision: str
+    runtime: str
+    """What runs the model (``torch`` or ``onnxruntime``): the engine's choice, shown, never made, here."""
+    runtime_note: str
+    """Why it is torch although ONNX Runtime was asked for or ``auto``, in one line; else ""."""
     default_batch_size: int
     top_k: int
     """Predictions per row: the asked top-k, lowered to the model's number of classes."""
@@ -219,7 +223,7 @@ class Worker(QObject):
         if self._classifier is None or key != self._loaded_key:
             self._classifier = self._loaded_key = None  # free the old model before loading the next
             self.loading.emit(config.model)
-            self._classifier = Classifier(key, on_download=self._on_download)
+            self._classifier = Classifier(key, on_download=self._on_download, on_stage=self._on_stage)
             self._loaded_key = key
         classifier = self._classifier
         self.model_ready.emit(
@@ -229,12 +233,18 @@ class Worker(QObject):
                 device_name=classifier.device_name,
                 device_type=classifier.device.type,
                 precision=classifier.precision,
+                runtime=classifier.runner.runtime,
+                runtime_note=classifier.runtime_note,
                 default_batch_size=classifier.default_batch_size,
                 top_k=classifier.runner.top_k,
                 labels=tuple(classifier.model.labels),
             )
         )
         return classifier
+
+    def _on_stage(self, stage: str) -> None:
+        """A slow step of preparing the model (its export for ONNX Runtime), for the status bar."""
+        self.note.emit(f"{stage[:1].upper()}{stage[1:]}…")
 
     def _on_download(self, done: int, total: int | None) -> None:
         if self._shutdown.is_set():
