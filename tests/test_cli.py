@@ -63,7 +63,7 @@ def test_csv_columns_and_error_rows(tiny_model, tmp_path: Path) -> None:
     assert [row["label"] for row in rows] == ["red", "", "green"]
     assert rows[1]["error"] == "file not found"
     assert rows[0]["device"] == "cpu" and rows[0]["model"] == "tiny.pt (TorchScript)"
-    assert {(row["runtime"], row["preprocess"]) for row in rows} == {("torch", "exact")}
+    assert {(row["runtime"], row["preprocess"]) for row in rows} == {("onnxruntime", "exact")}, "auto runs the CPU on ONNX Runtime"
 
 
 def test_preprocess_mode_is_chosen_and_recorded(tiny_model, tmp_path: Path, capsys) -> None:
