@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 BASELINE_SCRIPT = HERE / "dataloader_baseline.py"
 CPU_GRID = ((0, 1, 2), (8, 32, 64))
 CUDA_GRID = ((8, 16), (64, 128, 256))
-SUMMARY_RATE = re.compile(r"images, [\d,]+ errors, ([\d,.]+) img/s")
+SUMMARY_RATE = re.compile(r"classified at ([\d,.]+) img/s")
 SURE = 0.5
 
 
@@ -232,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         best = {"workers": args.baseline_workers, "batch_size": args.baseline_batch_size}
 
+    # Untimed: on the CPU the first run of the model exports it for ONNX Runtime (once per model and
+    # version, into the user's cache); every timed run then finds it there, as a user's second run does.
+    run_ours(corpus, args.device, args.count, DEFAULT_PREPROCESS)
     rounds = []
     agreements: dict[str, dict] = {}
     for number in range(1, args.rounds + 1):

