@@ -119,7 +119,7 @@ def end_to_end(corpus: Path, rounds: int) -> dict:
 
 
 def _candidates(cores: int) -> list[ThreadSplit]:
-    decode = sorted({1, max(1, cores // 4), max(1, cores // 2)})
+    decode = sorted({1, max(1, cores // 4), max(1, cores // 2), cores})
     splits = {ThreadSplit(d, m) for d in decode for m in {max(1, cores - d), cores}}
     return sorted(splits, key=lambda split: (split.decode_workers, split.model_threads))
 

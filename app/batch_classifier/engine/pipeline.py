@@ -151,7 +151,7 @@ class Classifier:
         self.runner = Runner(self.model, self.device, forward, config.top_k)
         self.device_name = device_label(self.device)
         split = thread_split(cores, self.device.type, forward.name)
-        if forward.name == "torch" and self.device.type == "cpu":
+        if self.device.type == "cpu":  # torch's threads also normalise and take the top-k beside ONNX Runtime
             torch.set_num_threads(split.model_threads)  # process-wide: this process runs one model at a time
         self.decode_workers = config.decode_workers or split.decode_workers
 
