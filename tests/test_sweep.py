@@ -46,12 +46,15 @@ def test_sweep_stops_cleanly_at_the_first_out_of_memory(tiny_model, tmp_path) ->
 
 
 def test_a_point_keeps_its_memory_reading_and_writes_the_flat_json_of_before() -> None:
-    measured = SweepPoint(4, 80.0, 50.0, 60.0, MemoryReading(300.0, 512.0, "cuda"))
-    assert measured.report() == {
+    measured = SweepPoint(4, 80.0, 50.0, 60.0, MemoryReading(300.0, 512.0, "cuda"), copy_ms=2.0, forward_ms=40.0)
+    before = {
         "batch_size": 4, "images_per_s": 80.0, "latency_p50_ms": 50.0, "latency_p95_ms": 60.0,
         "peak_allocated_mb": 300.0, "peak_reserved_mb": 512.0, "memory_kind": "cuda",
         "out_of_memory": False, "failure": "",
     }
+    report = measured.report()
+    assert list(report.items())[: len(before)] == list(before.items()), "the keys of before come first, unchanged"
+    assert (report["copy_ms"], report["forward_ms"], report["busy_percent"]) == (2.0, 40.0, None), "then the stages"
 
 
 def test_speedup_is_over_batch_one_and_zero_without_it() -> None:

@@ -26,10 +26,11 @@ from PIL import Image
 from . import __version__
 from .compare_cli import model_list, run_compare
 from .engine.compare import ModelFailed
-from .engine.csv_output import CsvMismatchError, CsvResultWriter
 from .engine.control import MAX_BATCH_SIZE
+from .engine.csv_output import CsvMismatchError, CsvResultWriter
 from .engine.devices import DEVICE_CHOICES, PRECISION_CHOICES, caption_for, memory_kind
 from .engine.fidelity import DEFAULT_PREPROCESS, PREPROCESS_CHOICES, PREPROCESS_HELP
+from .engine.fixed_cost import fixed_cost_line
 from .engine.interrupts import Interrupted, StopSignals
 from .engine.models import DEFAULT_MODEL, list_models
 from .engine.output_paths import STDOUT, OutputPlan, OutputRefused, check_output, describe_error, replacing, write_replacing
@@ -47,12 +48,15 @@ from .engine.run_identity import (
     write_sidecar,
 )
 from .engine.sources import UnreadableFolder, count_sources, display_path, no_images_message
+from .engine.stage_times import fit_stage_times, stage_times_of_sweep
 from .engine.sweep import SweepResult, default_sweep_sizes, images_to_measure, sweep_batch_sizes
 from .engine.sweep_chart import save_sweep_chart
 from .engine.timm_models import hf_cache_dir
+from .engine.versus import one_by_one_vs_batched
 from .progress import ProgressLine
 from .sort_cli import add_sort_parser, run_sort
 from .truth_cli import AssessmentRefused, Assessor, add_assessment_options, check_assessment_options
+from .why_cli import STAGE_HEADER, kernels_at_best, kernels_refusal, stage_columns, versus_report
 
 EXIT_OK, EXIT_CANNOT_START, EXIT_BAD_ARGUMENTS, EXIT_CLOSED_STDOUT = 0, 1, 2, 141
 MAX_WAIT_MS = 60_000.0
@@ -184,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", metavar="OUT", help="write the results as JSON")
     bench.add_argument("--plot", metavar="FILE.png", help="draw throughput and memory against batch size")
     bench.add_argument("--overwrite", action="store_true", help="replace existing --json/--plot files")
+    bench.add_argument(
+        "--versus-one-by-one", type=_whole_number(1, MAX_BATCH_SIZE), metavar="N",
+        help="instead of the sweep: N images one at a time, then as batches of N, both times and why they differ",
+    )
+    bench.add_argument(
+        "--count-kernels", action="store_true",
+        help="also profile one batch at the best size and count the CUDA kernels it launches (CUDA only)",
+    )
 
     commands.add_parser("models", help="list the models and whether each works offline now")
     add_sort_parser(commands)
@@ -466,7 +478,11 @@ def _silence_stdout() -> None:
         pass
 
 def _bench_table(result: SweepResult) -> str:
-    rows = [f"{'batch':>6} {'img/s':>10} {'speed-up':>9} {'p50 ms':>9} {'p95 ms':>9} {'alloc MB':>10} {'reserved MB':>12}"]
+    stages = {entry.batch_size: entry for entry in stage_times_of_sweep(result.points)}
+    rows = [
+        f"{'batch':>6} {'img/s':>10} {'speed-up':>9} {'p50 ms':>9} {'p95 ms':>9} {'alloc MB':>10} {'reserved MB':>12} "
+        f"{STAGE_HEADER}"
+    ]
     for point in result.points:
         if not point.measured:
             rows.append(f"{point.batch_size:>6} {point.describe()}: stopped here")
@@ -475,7 +491,8 @@ def _bench_table(result: SweepResult) -> str:
         best = "  <- best" if point.batch_size == result.best_batch_size else ""
         rows.append(
             f"{point.batch_size:>6} {point.images_per_s:>10.1f} {speedup:>8.2f}x {point.latency_p50_ms:>9.1f} "
-            f"{point.latency_p95_ms:>9.1f} {point.memory.allocated_mb:>10.0f} {point.memory.reserved_mb:>12.0f}{best}"
+            f"{point.latency_p95_ms:>9.1f} {point.memory.allocated_mb:>10.0f} {point.memory.reserved_mb:>12.0f} "
+            f"{stage_columns(stages.get(point.batch_size))}{best}"
         )
     return "\n".join(rows)
 
@@ -490,6 +507,44 @@ def _bench_outputs(args: argparse.Namespace) -> None:
                 raise CannotStart(str(error)) from None
 
 
+def _write_bench_outputs(
+    args: argparse.Namespace, report: dict[str, object], draw: Callable[[str], None] | None = None
+) -> None:
+    """Write --json (the report) and --plot (``draw`` into the file), each replacing atomically."""
+    try:
+        if args.json:
+            write_replacing(args.json, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
+        if args.plot and draw is not None:
+            with replacing(args.plot) as replacement:
+                draw(replacement.partial)
+    except OSError as error:
+        raise CannotStart(f"cannot write {display_path(error.filename or '') or 'the results'}: {describe_error(error)}") from None
+    except OutputRefused as error:
+        raise CannotStart(str(error)) from None
+
+
+def _run_versus(args: argparse.Namespace, classifier: Classifier, given: list[str]) -> int:
+    """``bench --versus-one-by-one N``: N images one at a time, then batched, and why they differ."""
+    unreadable: list[UnreadableFolder] = []
+    paths = images_to_measure(given, args.versus_one_by_one, on_unreadable=unreadable.append)
+    for folder in unreadable:
+        _warn(folder.describe())
+    if not paths:
+        raise CannotStart(no_images_message(given, unreadable=unreadable))
+    sys.stderr.write(
+        f"{classifier.model.name} on {classifier.device_name}, {classifier.precision}; "
+        f"{args.versus_one_by_one} images (from {len(paths)} files) one by one, then in batches of "
+        f"{args.versus_one_by_one}\n"
+    )
+    try:
+        result = one_by_one_vs_batched(classifier, paths, args.versus_one_by_one)
+    except ValueError as error:
+        raise CannotStart(str(error)) from None
+    print("\n".join(result.describe()))
+    _write_bench_outputs(args, versus_report(classifier, result))
+    return EXIT_OK
+
+
 def run_bench(args: argparse.Namespace) -> int:
     _bench_outputs(args)
     if args.models:
@@ -500,8 +555,12 @@ def run_bench(args: argparse.Namespace) -> int:
             raise CannotStart(str(error)) from None
         return EXIT_OK
     classifier = _load(_config(args))
-    sizes = args.batch_sizes or default_sweep_sizes(classifier.device)
     given = args.paths or [str(path) for path in sample_images()]
+    if args.count_kernels and kernels_refusal(classifier):
+        raise CannotStart(kernels_refusal(classifier))
+    if args.versus_one_by_one:
+        return _run_versus(args, classifier, given)
+    sizes = args.batch_sizes or default_sweep_sizes(classifier.device)
     unreadable: list[UnreadableFolder] = []
     paths = images_to_measure(given, max(sizes), on_unreadable=unreadable.append)
     for folder in unreadable:
@@ -519,29 +578,33 @@ def run_bench(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise CannotStart(str(error)) from None
+    stages = stage_times_of_sweep(result.points)
+    fit = fit_stage_times(stages)
     print(_bench_table(result))
     print(f"best batch size: {result.best_batch_size}")
-    try:
-        if args.json:
-            report = {
-                "model": classifier.model.name,
-                "device": classifier.device_name,
-                "precision": classifier.precision,
-                "runtime": classifier.runner.runtime,
-                "images": len(paths),
-                "sequential_images_per_s": result.sequential_images_per_s,
-                "best_batch_size": result.best_batch_size,
-                "points": [point.report() for point in result.points],
-            }
-            write_replacing(args.json, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
-        if args.plot:
-            title = f"{classifier.model.name} on {classifier.device_name} ({classifier.precision}, {classifier.runner.runtime})"
-            with replacing(args.plot) as replacement:
-                save_sweep_chart(result.points, result.best_batch_size, title, replacement.partial)
-    except OSError as error:
-        raise CannotStart(f"cannot write {display_path(error.filename or '') or 'the results'}: {describe_error(error)}") from None
-    except OutputRefused as error:
-        raise CannotStart(str(error)) from None
+    print(fixed_cost_line(fit))
+    report: dict[str, object] = {
+        "model": classifier.model.name,
+        "device": classifier.device_name,
+        "precision": classifier.precision,
+        "runtime": classifier.runner.runtime,
+        "images": len(paths),
+        "sequential_images_per_s": result.sequential_images_per_s,
+        "best_batch_size": result.best_batch_size,
+        "points": [point.report() for point in result.points],
+        "stages": [entry.report() for entry in stages],
+        "fixed_cost": fit.report() if fit is not None else None,
+    }
+    if args.count_kernels:
+        size, kernels = kernels_at_best(classifier, paths, result)
+        print(f"one batch of {size} launches {kernels:,} CUDA kernels (torch.profiler)")
+        report["kernels"] = {"batch_size": size, "kernels": kernels}
+    title = f"{classifier.model.name} on {classifier.device_name} ({classifier.precision}, {classifier.runner.runtime})"
+    _write_bench_outputs(
+        args,
+        report,
+        lambda path: save_sweep_chart(result.points, result.best_batch_size, title, path, note=fixed_cost_line(fit)),
+    )
     return EXIT_OK
 
 
@@ -568,6 +631,14 @@ def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
             parser.error("bench prints its table on standard output: give --json and --plot file names")
         if args.plot and Path(args.plot).suffix.lower() not in Image.registered_extensions():
             parser.error(f"--plot needs an image file name such as bench.png, not {args.plot!r}")
+        if args.versus_one_by_one:
+            clash = next(
+                (flag for flag, given in (("--models", args.models), ("--batch-sizes", args.batch_sizes),
+                                          ("--plot", args.plot), ("--count-kernels", args.count_kernels)) if given),
+                None,
+            )
+            if clash:
+                parser.error(f"--versus-one-by-one runs on its own: drop {clash}")
 
 
 def _occupy_closed_standard_fds() -> None:

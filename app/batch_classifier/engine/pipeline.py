@@ -23,6 +23,7 @@ from .devices import DeviceUnavailable, device_label, precision_name, precision_
 from .feeder import QUEUE_POLL_S, Feeder, ReadAheadQueue, drain, read_ahead_window
 from .fidelity import DEFAULT_PREPROCESS, PREPROCESS_CHOICES
 from .models import DEFAULT_MODEL, LoadedModel, ModelLoadError, load_model
+from .occupancy import RUN_SAMPLE_INTERVAL_S, OccupancyProbe, SampledProbe, probe_for
 from .records import BatchOutcome, BatchStats, DecodedImage, ImageResult, Prediction
 from .runner import Runner
 from .runtimes.choice import choose_forward
@@ -154,6 +155,10 @@ class Classifier:
         if self.device.type == "cpu":  # torch's threads also normalise and take the top-k beside ONNX Runtime
             torch.set_num_threads(split.model_threads)  # process-wide: this process runs one model at a time
         self.decode_workers = config.decode_workers or split.decode_workers
+        self.occupancy: OccupancyProbe = probe_for(self.device)
+        """Reads how busy the device is (or says why it cannot, in each reading): around each size of a sweep."""
+        self._batch_occupancy = SampledProbe(self.occupancy, RUN_SAMPLE_INTERVAL_S)
+        """The same, for a run's batches: one batch in every quarter second at most."""
 
     @property
     def default_batch_size(self) -> int:
@@ -203,6 +208,7 @@ class Classifier:
         feeder_thread = threading.Thread(target=feeder.run, args=(items,), name="decode-feeder", daemon=True)
         batcher: DynamicBatcher[DecodedImage] = DynamicBatcher(ready, batch_size, control.max_wait_ms / 1000)
         images = errors = batches = batched_images = model_batches = 0
+        waited_s = 0.0
         feeder_thread.start()
         try:
             while control.wait_while_paused():
@@ -212,12 +218,15 @@ class Classifier:
                 batcher.set_max_batch_size(cap)
                 ready.resize(read_ahead_window(cap, self.decode_workers))
                 batcher.set_max_wait_s(control.max_wait_ms / 1000)
+                asked = time.perf_counter()
                 batch = batcher.next_batch(idle_timeout=QUEUE_POLL_S)
+                waited_s += time.perf_counter() - asked
                 if batch is None:
                     break
                 if not batch:
                     continue
-                outcome = self._run_batch(batch, cap, batches)
+                outcome = self._run_batch(batch, cap, batches, waited_s * 1000)
+                waited_s = 0.0
                 images += len(outcome.results)
                 errors += outcome.stats.errors
                 batched_images += outcome.stats.images
@@ -243,7 +252,8 @@ class Classifier:
             oom_cap=self.runner.oom_cap,
         )
 
-    def _run_batch(self, batch: list[DecodedImage], cap: int, batch_index: int) -> BatchOutcome:
+    def _run_batch(self, batch: list[DecodedImage], cap: int, batch_index: int, wait_ms: float) -> BatchOutcome:
+        self._batch_occupancy.start()
         started = time.perf_counter()
         good = [item for item in batch if item.pixels is not None]
         predictions: dict[int, tuple[Prediction, ...]] = {}
@@ -295,5 +305,7 @@ class Classifier:
             memory=memory,
             warmup=batch_index == 0,
             finished_at=time.time(),
+            wait_ms=wait_ms,
+            occupancy=self._batch_occupancy.stop() if good else None,
         )
         return BatchOutcome(results, stats)

@@ -12,6 +12,7 @@ from typing import Literal
 import torch
 
 from .devices import MemoryReading
+from .occupancy import Occupancy
 
 Status = Literal["ok", "error"]
 UNKNOWN_LABEL = "unknown"
@@ -149,6 +150,11 @@ class BatchStats:
     memory: MemoryReading | None
     warmup: bool
     finished_at: float
+    wait_ms: float = 0.0
+    """How long the model waited for this batch's images to be decoded (the batcher's wait, pauses left
+    out): the decode time that cost the run something, unlike ``decode_ms``, the decode threads' total."""
+    occupancy: Occupancy | None = None
+    """How busy the device was during the batch, where it can be read (``occupancy.py``)."""
 
 
 @dataclass(frozen=True)

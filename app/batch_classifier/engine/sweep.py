@@ -19,6 +19,7 @@ import torch
 
 from .decode import decode_file
 from .devices import MemoryReading
+from .occupancy import Occupancy
 from .pipeline import Classifier
 from .runner import OUT_OF_MEMORY
 from .sources import UnreadableCallback, iter_sources
@@ -45,6 +46,12 @@ class SweepPoint:
     """Why this size could not be measured other than memory: the model raised, or gave no usable scores."""
     runtime: str = "torch"
     """What ran the model (``runtimes/choice.py``): the window keeps one sweep per runtime, to show both."""
+    copy_ms: float = 0.0
+    """Median host-to-device copy of one batch; with ``forward_ms`` the stage times (``stage_times.py``)."""
+    forward_ms: float = 0.0
+    """Median forward time of one batch: what the fixed-cost fit is fitted to."""
+    occupancy: Occupancy | None = None
+    """How busy the device was over the repeats (``occupancy.py``), or why that cannot be read."""
 
     @property
     def measured(self) -> bool:
@@ -69,6 +76,10 @@ class SweepPoint:
             "memory_kind": self.memory.kind,
             "out_of_memory": self.out_of_memory,
             "failure": self.failure,
+            "copy_ms": self.copy_ms,
+            "forward_ms": self.forward_ms,
+            "busy_percent": self.occupancy.busy_percent if self.occupancy is not None else None,
+            "occupancy": self.occupancy.describe() if self.occupancy is not None else "",
         }
 
 
@@ -151,16 +162,24 @@ def decode_for_sweep(classifier: Classifier, paths: Sequence[str]) -> list[torch
     return pixels
 
 
+def repeated(pixels: Sequence[torch.Tensor], count: int) -> list[torch.Tensor]:
+    """``count`` images from ``pixels``, cyclically: a few distinct images fill a batch of any size."""
+    return [pixels[index % len(pixels)] for index in range(count)]
+
+
 def measure_batch_size(
     classifier: Classifier, pixels: Sequence[torch.Tensor], batch_size: int, budget: SweepBudget
 ) -> SweepPoint:
     """Time one batch size; images repeat cyclically to fill a batch larger than the set."""
     runner = classifier.runner
-    batch = torch.stack([pixels[i % len(pixels)] for i in range(batch_size)])
+    batch = torch.stack(repeated(pixels, batch_size))
     cap_before = runner.oom_cap
     latencies: list[float] = []
+    copies: list[float] = []
+    forwards: list[float] = []
     memory = None
     started = time.perf_counter()
+    classifier.occupancy.start()
     for repeat in range(budget.warmup + budget.max_repeats):
         began = time.perf_counter()
         scores = runner.run(batch)
@@ -178,11 +197,15 @@ def measure_batch_size(
         memory = scores.memory
         if repeat < budget.warmup:
             started = time.perf_counter()
+            classifier.occupancy.start()
             continue
         latencies.append(elapsed)
+        copies.append(scores.copy_ms)
+        forwards.append(scores.forward_ms)
         if len(latencies) >= budget.min_repeats and time.perf_counter() - started >= budget.min_seconds:
             break
     assert memory is not None
+    occupancy = classifier.occupancy.stop()
     median = statistics.median(latencies)
     return SweepPoint(
         batch_size=batch_size,
@@ -191,6 +214,9 @@ def measure_batch_size(
         latency_p95_ms=_percentile(latencies, 0.95) * 1000,
         memory=memory,
         runtime=runner.runtime,
+        copy_ms=statistics.median(copies),
+        forward_ms=statistics.median(forwards),
+        occupancy=occupancy,
     )
 
 

@@ -10,6 +10,7 @@ it cannot cover a curve.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +36,8 @@ _PALETTE = (
     (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
 )
 _LEGEND_LINE = 16
+_CHAR_WIDTH = 6
+"""Pillow's default font runs 5 to 6 px a character: a note wrapped at 6 stays inside the image."""
 
 
 def _nice_ceiling(value: float) -> float:
@@ -102,11 +105,18 @@ def _memory_kind(points: Sequence[SweepPoint]) -> MemoryKind:
     return "cuda" if any(point.memory.kind == "cuda" for point in points) else "process"
 
 
-def save_sweep_chart(points: Sequence[SweepPoint], best: int | None, title: str, path: str | Path) -> None:
+def save_sweep_chart(
+    points: Sequence[SweepPoint], best: int | None, title: str, path: str | Path, note: str = ""
+) -> None:
+    """Throughput and memory per batch size; ``note`` (the fixed-cost line) goes below, wrapped to the width."""
     measured = [point for point in points if point.measured]
-    image = Image.new("RGB", (_PANEL[0] * 2, _PANEL[1] + 30), "white")
+    font = ImageFont.load_default()
+    note_lines = textwrap.wrap(note, width=(_PANEL[0] * 2 - 2 * _MARGIN[0]) // _CHAR_WIDTH) if note else []
+    image = Image.new("RGB", (_PANEL[0] * 2, _PANEL[1] + 30 + _LEGEND_LINE * len(note_lines) + 8), "white")
     draw = ImageDraw.Draw(image)
-    draw.text((image.width // 2, 12), title, fill=_INK, font=ImageFont.load_default(), anchor="mm")
+    draw.text((image.width // 2, 12), title, fill=_INK, font=font, anchor="mm")
+    for index, line in enumerate(note_lines):
+        draw.text((_MARGIN[0], _PANEL[1] + 30 + _LEGEND_LINE * index), line, fill=_INK, font=font)
     throughput = [(point.batch_size, point.images_per_s) for point in measured]
     _panel(draw, (0, 30), "Throughput", "images/s", [("img/s", _BLUE, throughput)], best)
     kind = _memory_kind(measured)

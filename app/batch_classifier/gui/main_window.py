@@ -37,11 +37,13 @@ from ..engine.csv_output import CsvResultWriter, write_csv
 from ..engine.output_paths import OutputRefused, check_output
 from ..engine.devices import DeviceUnavailable, available_devices, resolve_device
 from ..engine.models import list_models
+from ..engine.occupancy import KERNELS_NEED_CUDA
 from ..engine.pipeline import RunSummary
 from ..engine.records import BatchStats
 from ..engine.resources import sample_images
 from ..engine.sources import IMAGE_EXTENSIONS
 from ..engine.sweep import SweepResult, default_sweep_sizes
+from ..engine.versus import VersusResult
 from . import settings as keys
 from .about import about_html
 from .compare_dialog import CompareDialog
@@ -69,6 +71,7 @@ class MainWindow(QMainWindow):
         self._quiet = quiet
         self._loading_model = ""
         self._top_k = 0  # the loaded model's top-k (the asked one lowered to its classes), once loaded
+        self._on_cuda = False  # whether the loaded model runs on CUDA: kernels can be counted only there
         self.journal = Journal(journal_folder or default_folder())
         self._unexported = False  # rows that no export holds yet: a person's close asks about them
         self._closing_signal: int | None = None
@@ -78,6 +81,7 @@ class MainWindow(QMainWindow):
         self.restore_question: QMessageBox | None = None
         self.about_box: QMessageBox | None = None
         self.compare_dialog: CompareDialog | None = None
+        self.versus_box: QMessageBox | None = None
         self._sweep_note = ""
         self.setWindowTitle("Batch Classifier")
 
@@ -162,6 +166,14 @@ class MainWindow(QMainWindow):
         self.compare_action = self._action(
             "Co&mpare models…", None, None, "Measure several models at each batch size: one curve per model"
         )
+        self.versus_action = self._action(
+            "One by one vs &batched", None, None,
+            "Run N queued (or sample) images one at a time, then as batches of N (the batch size), and compare",
+        )
+        self.kernels_action = self._action(
+            "Count CUDA &kernels of one batch", None, None,
+            "Profile one batch at the batch size with torch.profiler and count the CUDA kernels it launches",
+        )
         self.about_action = self._action("&About Batch Classifier", None, None, "Versions, device and licences")
         self.clear_action = self._action(
             "C&lear results", pixmap.SP_DialogResetButton, None,
@@ -179,7 +191,9 @@ class MainWindow(QMainWindow):
         run_menu = menu.addMenu("&Run")
         run_menu.addActions([self.start_action, self.run_again_action, self.pause_action, self.cancel_action])
         run_menu.addSeparator()
-        run_menu.addActions([self.sweep_action, self.compare_action, self.clear_action])
+        run_menu.addActions(
+            [self.sweep_action, self.compare_action, self.versus_action, self.kernels_action, self.clear_action]
+        )
         self.review.add_menu(menu)
         menu.addMenu("&Help").addAction(self.about_action)
         toolbar = QToolBar("Main")
@@ -253,6 +267,8 @@ class MainWindow(QMainWindow):
         self.cancel_action.triggered.connect(self._cancel)
         self.sweep_action.triggered.connect(self._find_best)
         self.compare_action.triggered.connect(self.open_compare_dialog)
+        self.versus_action.triggered.connect(self._compare_one_by_one)
+        self.kernels_action.triggered.connect(self._count_kernels)
         self.clear_action.triggered.connect(self.clear_results)
         self.about_action.triggered.connect(self.show_about)
         self.drop_zone.paths_dropped.connect(self.add_inputs)
@@ -286,6 +302,8 @@ class MainWindow(QMainWindow):
         session.run_finished.connect(self._on_run_finished)
         session.sweep_point.connect(self.plots.add_sweep_point)
         session.sweep_finished.connect(self._on_sweep_finished)
+        session.versus_finished.connect(self._on_versus_finished)
+        session.kernels_counted.connect(self._on_kernels_counted)
         session.stopped.connect(self.close)
 
     def _restore_geometry(self) -> None:
@@ -507,6 +525,33 @@ class MainWindow(QMainWindow):
     def comparing(self) -> bool:
         return self.compare_dialog is not None and self.compare_dialog.busy
 
+    def _compare_one_by_one(self) -> None:
+        count = max(2, self.controls.batch_spin.value())
+        self.session.compare_one_by_one(count)
+        self.progress.busy(f"Running {count} images one by one, then batched…")
+
+    def _count_kernels(self) -> None:
+        self.session.count_kernels(self.controls.batch_spin.value())
+        self.progress.busy("Profiling one batch…")
+
+    def _on_versus_finished(self, result: VersusResult) -> None:
+        self.progress.idle("Compared")
+        lines = result.describe()
+        self.statusBar().showMessage(f"One by one vs batched: {lines[2]}.", 10000)
+        if self._quiet:
+            return
+        box = QMessageBox(QMessageBox.Icon.Information, "One by one vs batched", "\n".join(lines),
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.versus_box = box
+
+    def _on_kernels_counted(self, counted: tuple[int, int]) -> None:
+        self.progress.idle("Profiled")
+        size, kernels = counted
+        self.plots.show_kernels(size, kernels)
+        self.statusBar().showMessage(f"One batch of {size} launches {kernels:,} CUDA kernels.", 10000)
+
     def _use_batch_size(self, size: int) -> None:
         self.controls.set_batch_size(size)
         self.statusBar().showMessage(f"Batch size set to {size}.", 5000)
@@ -524,6 +569,8 @@ class MainWindow(QMainWindow):
             self.pause_action.setChecked(False)
         self.cancel_action.setEnabled(running or activity is Activity.SWEEPING or self.session.pending > 0)
         self.sweep_action.setEnabled(ready)
+        self.versus_action.setEnabled(ready)
+        self.kernels_action.setEnabled(ready and self._on_cuda)
         self.plots.find_button.setEnabled(ready)
         has_rows = self.results.rowCount() > 0
         self.export_action.setEnabled(has_rows)
@@ -543,6 +590,10 @@ class MainWindow(QMainWindow):
 
     def _on_model_ready(self, ready: ModelReady) -> None:
         self._top_k = ready.top_k
+        self._on_cuda = ready.device_type == "cuda"
+        self.kernels_action.setToolTip(
+            self.kernels_action.statusTip() if self._on_cuda else f"{KERNELS_NEED_CUDA}; this model runs on {ready.device_name}"
+        )
         self.review.model_ready(ready.labels, ready.top_k)
         self.controls.model_loaded(ready.requested)
         self.device_label.setText(f"{ready.device_name} · {ready.runtime}")  # model and precision: the settings panel

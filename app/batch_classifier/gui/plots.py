@@ -1,9 +1,11 @@
-"""Three live plots that show what batching does, and the batch-size sweep.
+"""Four live plots that show what batching does and why, and the batch-size sweep.
 
 (a) throughput over time, (b) throughput per batch size, (c) memory: the
 CUDA allocator's peaks per batch size, or, without CUDA, the process's
 resident memory over time (it does not depend on the batch size on a CPU,
-so plotting it per batch size would only show the order sizes were tried).
+so plotting it per batch size would only show the order sizes were tried),
+(d) time per image by stage per batch size, with the fixed cost in words
+(``stage_plot.py``).
 
 Each batch is filed under the number of images it held, the number the CSV's
 ``batch_size`` column gives its rows; a batch that decoded nothing is left
@@ -33,6 +35,7 @@ import pyqtgraph as pg  # binds to PySide6: the package's __init__ imported it f
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPalette, QPen, QResizeEvent
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -45,7 +48,10 @@ from PySide6.QtWidgets import (
 from ..engine.devices import MemoryKind, label_for
 from ..engine.records import BatchStats
 from ..engine.runtimes import RUNTIME_CHOICES
+from ..engine.stage_times import STAGES
 from ..engine.sweep import LARGEST_SWEEP_SIZE, SweepPoint, SweepResult
+from .stage_plot import IDLE_TEXT as STAGE_IDLE_TEXT
+from .stage_plot import STAGE_COLOURS, StageBars
 
 TICK_MS = 100
 HISTORY = 4000
@@ -54,12 +60,17 @@ ROLLING = 10
 """Batches in the rolling mean drawn over the noisy per-batch throughput."""
 PLOT_MIN_WIDTH = 300
 """Narrower than this, a plot's title, ticks and legend no longer fit side by side with the others."""
-SIDE_BY_SIDE_WIDTH = 3 * PLOT_MIN_WIDTH + 12
+SIDE_BY_SIDE_WIDTH = 4 * PLOT_MIN_WIDTH + 18
 _MAX_POWER = int(math.log2(LARGEST_SWEEP_SIZE))
-_TIME, _SIZE, _MEMORY = "time", "size", "memory"
-_ALL = (_TIME, _SIZE, _MEMORY)
-_PER_SIZE = (_SIZE, _MEMORY)
-_TITLES = {_TIME: "Throughput over time", _SIZE: "Throughput per batch size"}
+_TIME, _SIZE, _MEMORY, _STAGES = "time", "size", "memory", "stages"
+_ALL = (_TIME, _SIZE, _MEMORY, _STAGES)
+_PER_SIZE = (_SIZE, _MEMORY, _STAGES)
+_TITLES = {_TIME: "Throughput over time", _SIZE: "Throughput per size", _STAGES: "Time per image by stage"}
+_SUMMARY_BESIDE_WIDTH = 260
+"""In a tab the stage plot's words stand beside it, this wide at most: below it they would take its height."""
+_ANY_WIDTH = 16_777_215  # QWIDGETSIZE_MAX
+_STAGES_TAB = "Stages"
+"""The stage plot's tab: four full titles would not fit side by side in the tab bar at the minimum window size."""
 _IDLE_TEXT = "Throughput per batch size fills in as batches run; the sweep measures every power of two."
 SYMBOLS_BELOW = 60
 """A per-batch series shorter than this is drawn with a dot per batch, so a short run's few batches show."""
@@ -258,7 +269,12 @@ class BatchPlots(QWidget):
         self.size_plot = pg.PlotWidget(axisItems={"bottom": _BatchSizeAxis()})
         self.memory_axis = _BatchSizeAxis()
         self.memory_plot = pg.PlotWidget(axisItems={"bottom": self.memory_axis})
+        self.stage_plot = pg.PlotWidget(axisItems={"bottom": _BatchSizeAxis()})
         self.time_legend, self.size_legend, self.memory_legend = _Legend(), _Legend(), _Legend()
+        self.stage_legend = _Legend()
+        self.stage_summary = QLabel(STAGE_IDLE_TEXT)
+        self.stage_summary.setWordWrap(True)
+        self.stage_summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self._setup_axes()
         self._create_items()
 
@@ -285,6 +301,8 @@ class BatchPlots(QWidget):
                 (self.memory_plot, self.memory_legend),
             )
         ]
+        self._stage_box = QBoxLayout(QBoxLayout.Direction.TopToBottom)
+        self._panels.append(self._stage_panel())
         self._row = QWidget()
         row_layout = QHBoxLayout(self._row)
         row_layout.setContentsMargins(0, 0, 0, 0)
@@ -302,6 +320,7 @@ class BatchPlots(QWidget):
         layout.addWidget(self._arrangement, 1)
         self._set_title(self.time_plot, _TITLES[_TIME])
         self._set_title(self.size_plot, _TITLES[_SIZE])
+        self._set_title(self.stage_plot, _TITLES[_STAGES])
         self._show_memory_kind(None)
         self._apply_palette()
 
@@ -323,6 +342,16 @@ class BatchPlots(QWidget):
         plot.setMinimumSize(PLOT_MIN_WIDTH - 40, 130)
         return panel
 
+    def _stage_panel(self) -> QWidget:
+        """The stage plot with its words below it (side by side) or beside it (in a tab, where height is short)."""
+        panel = QWidget()
+        panel.setLayout(self._stage_box)
+        self._stage_box.setContentsMargins(0, 0, 0, 0)
+        self._stage_box.setSpacing(6)
+        self._stage_box.addWidget(self._panel(self.stage_plot, self.stage_legend), 1)
+        self._stage_box.addWidget(self.stage_summary)
+        return panel
+
     def _setup_axes(self) -> None:
         self.time_plot.setToolTip(
             "Images per second of each batch of the current run, from its first batch; the run before it is "
@@ -337,6 +366,13 @@ class BatchPlots(QWidget):
         self.size_plot.setLabel("bottom", "images per batch (log₂)")
         self.size_plot.setLabel("left", "img/s")
         self.memory_plot.setLabel("left", "MB")
+        self.stage_plot.setToolTip(
+            "Milliseconds per image in each stage, per batch size, warm-up left out: decode is what the model "
+            "waited for, copy is host to device, forward is the model, rest is the batch's remaining work. "
+            "Left bar: the runs; right bar, stippled: the sweep (images decoded up front, so no decode)."
+        )
+        self.stage_plot.setLabel("bottom", "images per batch (log₂)")
+        self.stage_plot.setLabel("left", "ms per image")
         for plot in self._plots():
             item = plot.getPlotItem()
             item.showGrid(x=False, y=True, alpha=0.25)  # vertical grid lines cost a third of each repaint
@@ -347,8 +383,9 @@ class BatchPlots(QWidget):
                 item.getAxis(side).enableAutoSIPrefix(False)
             item.setDownsampling(auto=True, mode="peak")
             item.setClipToView(True)
-        self.size_plot.setLimits(xMin=-0.5, xMax=_MAX_POWER + 0.5)
-        for plot in (self.time_plot, self.size_plot):
+        for plot in (self.size_plot, self.stage_plot):
+            plot.setLimits(xMin=-0.5, xMax=_MAX_POWER + 0.5)
+        for plot in (self.time_plot, self.size_plot, self.stage_plot):
             plot.setLimits(yMin=0)  # throughput is drawn from zero: a 5 % wobble must not look like a cliff
             plot.enableAutoRange(axis="y", enable=False)
 
@@ -400,6 +437,11 @@ class BatchPlots(QWidget):
         self.earlier_memory_curve = self.memory_plot.plot(pen=_pen(EARLIER, 1), antialias=False, connect="finite")
         self.process_memory_curve = self.memory_plot.plot(pen=_pen(LIVE, 1.5), antialias=False, connect="finite")
 
+        self.stage_bars = StageBars(self.stage_plot)
+        for stage in STAGES:
+            self.stage_legend.set_entry(stage, "■", STAGE_COLOURS[stage])
+        self.stage_legend.set_entry("sweep", "▨", self.palette().color(QPalette.ColorRole.Text))
+
     # --- arrangement -----------------------------------------------------------------------
 
     @property
@@ -411,10 +453,14 @@ class BatchPlots(QWidget):
         super().resizeEvent(event)
 
     def _arrange(self, side_by_side: bool) -> None:
-        """The three plots in a row when there is room for them, else one at a time in tabs."""
+        """The four plots in a row when there is room for them, else one at a time in tabs."""
         if side_by_side == self._side_by_side:
             return
         self._side_by_side = side_by_side
+        self._stage_box.setDirection(
+            QBoxLayout.Direction.TopToBottom if side_by_side else QBoxLayout.Direction.LeftToRight
+        )
+        self.stage_summary.setMaximumWidth(_SUMMARY_BESIDE_WIDTH if not side_by_side else _ANY_WIDTH)
         row = self._row.layout()
         current = self.tabs.currentIndex()
         while self.tabs.count():
@@ -434,8 +480,8 @@ class BatchPlots(QWidget):
             self.tabs.setCurrentIndex(max(0, current))
         self._arrangement.setCurrentWidget(self._row if side_by_side else self.tabs)
 
-    def _plots(self) -> tuple[pg.PlotWidget, pg.PlotWidget, pg.PlotWidget]:
-        return self.time_plot, self.size_plot, self.memory_plot
+    def _plots(self) -> tuple[pg.PlotWidget, pg.PlotWidget, pg.PlotWidget, pg.PlotWidget]:
+        return self.time_plot, self.size_plot, self.memory_plot, self.stage_plot
 
     def title(self, plot: pg.PlotWidget) -> str:
         """What ``plot`` shows, in the words of its title (side by side) or its tab (in tabs)."""
@@ -448,7 +494,7 @@ class BatchPlots(QWidget):
             plot.setTitle(text, color=self.palette().color(QPalette.ColorRole.Text).name())
         else:
             plot.setTitle(None)
-            self.tabs.setTabText(self._plots().index(plot), text)
+            self.tabs.setTabText(self._plots().index(plot), _STAGES_TAB if plot is self.stage_plot else text)
 
     # --- feeding ---------------------------------------------------------------------------
 
@@ -460,6 +506,7 @@ class BatchPlots(QWidget):
             data.run = _Run()
         run = data.run
         run.last_index = stats.batch_index
+        self.stage_bars.add_batch(stats)
         self._dirty.update(_ALL)
         if stats.memory is None or not stats.images:
             return  # nothing decoded: no throughput, and no memory that a batch size could explain
@@ -501,6 +548,7 @@ class BatchPlots(QWidget):
         self.use_button.setEnabled(False)
         self.use_button.setText("Use batch size …")
         self.sweep_label.setText("Measuring each batch size…")
+        self.stage_bars.set_sweep([])
         self._dirty.update(_PER_SIZE)
 
     def _keep_other_runtime(self, runtime: str) -> None:
@@ -516,6 +564,7 @@ class BatchPlots(QWidget):
         self._data.sweep.append(point)
         self._data.memory_kind = point.memory.kind
         self.sweep_label.setText(f"Measured batch size {point.batch_size}: {point.describe()}…")
+        self.stage_bars.set_sweep(self._data.sweep)
         self._dirty.update(_PER_SIZE)
 
     def finish_sweep(self, result: SweepResult) -> None:
@@ -523,6 +572,7 @@ class BatchPlots(QWidget):
             self._keep_other_runtime(result.points[0].runtime)
         self._data.sweep = list(result.points)
         self._data.best = result.best_batch_size
+        self.stage_bars.set_sweep(result.points)
         if result.best_batch_size is None:
             self.sweep_label.setText("The sweep measured nothing usable.")
         else:
@@ -536,11 +586,16 @@ class BatchPlots(QWidget):
             self.use_button.setEnabled(True)
         self._dirty.update(_PER_SIZE)
 
+    def show_kernels(self, batch_size: int, kernels: int) -> None:
+        self.stage_bars.set_kernels(batch_size, kernels)
+        self._dirty.add(_STAGES)
+
     def sweep_stopped(self, reason: str) -> None:
         self.sweep_label.setText(reason)
 
     def clear(self) -> None:
         self._data = _Buffers()
+        self.stage_bars.clear()
         self.use_button.setEnabled(False)
         self.use_button.setText("Use batch size …")
         self.sweep_label.setText(_IDLE_TEXT)
@@ -555,7 +610,7 @@ class BatchPlots(QWidget):
     def _tick(self) -> None:
         """Redraw one changed plot: the time plot every other tick, the others in between."""
         self._turn += 1
-        order = (_TIME, _SIZE, _TIME, _MEMORY)
+        order = (_TIME, _SIZE, _TIME, _MEMORY, _TIME, _STAGES)
         for offset in range(len(order)):
             name = order[(self._turn + offset) % len(order)]
             if name in self._dirty:
@@ -568,8 +623,16 @@ class BatchPlots(QWidget):
             self._redraw_time()
         elif name == _SIZE:
             self._redraw_size()
-        else:
+        elif name == _MEMORY:
             self._redraw_memory()
+        else:
+            self._redraw_stages()
+
+    def _redraw_stages(self) -> None:
+        sizes, tallest = self.stage_bars.redraw()
+        _span_sizes(self.stage_plot, sizes)
+        _range_from_zero(self.stage_plot, [tallest])
+        self.stage_summary.setText(self.stage_bars.summary())
 
     def _redraw_time(self) -> None:
         data = self._data

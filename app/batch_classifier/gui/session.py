@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, SignalInstance, Slo
 from ..engine.control import RunControl
 from ..engine.pipeline import RunConfig
 from ..engine.resources import sample_images
-from .worker import RunJob, SweepJob, Worker
+from .worker import KernelsJob, RunJob, SweepJob, VersusJob, Worker
 
 LOAD_DEBOUNCE_MS = 300
 """Scrolling through the model list must not load every model on the way."""
@@ -53,10 +53,14 @@ class RunSession(QObject):
     run_finished = Signal(object)
     sweep_point = Signal(object)
     sweep_finished = Signal(object)
+    versus_finished = Signal(object)
+    kernels_counted = Signal(object)
 
     _post_load = Signal(object)
     _post_run = Signal(object)
     _post_sweep = Signal(object)
+    _post_versus = Signal(object)
+    _post_kernels = Signal(object)
 
     def __init__(self, config_source: Callable[[], RunConfig], parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -87,6 +91,8 @@ class RunSession(QObject):
         self._post_load.connect(self._worker.load)
         self._post_run.connect(self._worker.run)
         self._post_sweep.connect(self._worker.sweep)
+        self._post_versus.connect(self._worker.versus)
+        self._post_kernels.connect(self._worker.count_kernels)
         for name in (
             "loading",
             "download_progress",
@@ -98,6 +104,8 @@ class RunSession(QObject):
             "run_finished",
             "sweep_point",
             "sweep_finished",
+            "versus_finished",
+            "kernels_counted",
         ):
             getattr(self._worker, name).connect(getattr(self, name))
         self._worker.run_started.connect(self._run_began)
@@ -203,10 +211,24 @@ class RunSession(QObject):
 
     def find_best_batch_size(self) -> None:
         """Sweep batch sizes over the queued (or last, or sample) images."""
-        inputs = [path for paths, _ in self._pending for path in paths] or list(self._inputs)
-        paths = tuple(inputs) or tuple(str(path) for path in sample_images())
         self._sweep_stop = threading.Event()
-        self._post(Activity.SWEEPING, self._post_sweep, SweepJob(paths, self._config_source(), self._sweep_stop))
+        self._post(
+            Activity.SWEEPING, self._post_sweep, SweepJob(self._measured_paths(), self._config_source(), self._sweep_stop)
+        )
+
+    def compare_one_by_one(self, count: int) -> None:
+        """``count`` of the queued (or last, or sample) images one by one, then batched (``engine/versus.py``)."""
+        self._post(Activity.SWEEPING, self._post_versus, VersusJob(self._measured_paths(), self._config_source(), count))
+
+    def count_kernels(self, batch_size: int) -> None:
+        """Profile one batch of ``batch_size`` of those images and count its CUDA kernels."""
+        job = KernelsJob(self._measured_paths(), self._config_source(), batch_size)
+        self._post(Activity.SWEEPING, self._post_kernels, job)
+
+    def _measured_paths(self) -> tuple[str, ...]:
+        """What a measurement runs on: the queued inputs, else the last ones, else the sample photos."""
+        inputs = [path for paths, _ in self._pending for path in paths] or list(self._inputs)
+        return tuple(inputs) or tuple(str(path) for path in sample_images())
 
     def shutdown(self) -> bool:
         """Stop everything; True once the thread has ended, else ``stopped`` follows when it has."""

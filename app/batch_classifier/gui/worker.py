@@ -23,11 +23,13 @@ from dataclasses import dataclass, replace
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ..engine.control import RunControl
+from ..engine.kernels import kernels_of_one_batch
 from ..engine.pipeline import DEFAULT_MAX_WAIT_MS, START_ERRORS, Classifier, RunConfig
 from ..engine.records import BatchOutcome, BatchStats, ImageResult
 from ..engine.resources import sample_images
 from ..engine.sources import BackgroundCount, no_images_message
 from ..engine.sweep import NothingToMeasure, SweepResult, default_sweep_sizes, images_to_measure, sweep_batch_sizes
+from ..engine.versus import one_by_one_vs_batched
 from .thumbnails import encode_thumbnail
 
 _log = logging.getLogger(__name__)
@@ -52,6 +54,24 @@ class SweepJob:
     paths: tuple[str, ...]
     config: RunConfig
     stop: threading.Event
+
+
+@dataclass(frozen=True)
+class VersusJob:
+    """One by one versus batched: ``count`` images of ``paths`` both ways (``engine/versus.py``)."""
+
+    paths: tuple[str, ...]
+    config: RunConfig
+    count: int
+
+
+@dataclass(frozen=True)
+class KernelsJob:
+    """Profile one batch of ``batch_size`` images of ``paths`` and count its CUDA kernels."""
+
+    paths: tuple[str, ...]
+    config: RunConfig
+    batch_size: int
 
 
 @dataclass(frozen=True)
@@ -133,6 +153,8 @@ class Worker(QObject):
     run_finished = Signal(object)  # RunSummary
     sweep_point = Signal(object)  # SweepPoint
     sweep_finished = Signal(object)  # SweepResult
+    versus_finished = Signal(object)  # VersusResult
+    kernels_counted = Signal(object)  # (batch size, CUDA kernels launched)
     idle = Signal()  # emitted once at the end of every job, whatever happened
 
     def __init__(self, shutdown: threading.Event) -> None:
@@ -202,6 +224,44 @@ class Worker(QObject):
             self.failed.emit(f"the sweep stopped on an unexpected error: {error}")
         finally:
             self.idle.emit()
+
+    @Slot(object)
+    def versus(self, job: VersusJob) -> None:
+        try:
+            classifier = self._classifier_for(job.config)
+            files = self._images_or_samples(job.paths, job.count, job.config.recursive)
+            self.versus_finished.emit(one_by_one_vs_batched(classifier, files, job.count))
+        except START_ERRORS as error:
+            self.failed.emit(str(error))
+        except _ShutDown:
+            pass
+        except Exception as error:  # noqa: BLE001 - as in run()
+            _log.exception("one by one vs batched failed")
+            self.failed.emit(f"one by one vs batched stopped on an unexpected error: {error}")
+        finally:
+            self.idle.emit()
+
+    @Slot(object)
+    def count_kernels(self, job: KernelsJob) -> None:
+        try:
+            classifier = self._classifier_for(job.config)
+            files = self._images_or_samples(job.paths, job.batch_size, job.config.recursive)
+            self.kernels_counted.emit((job.batch_size, kernels_of_one_batch(classifier, files, job.batch_size)))
+        except START_ERRORS as error:
+            self.failed.emit(str(error))
+        except _ShutDown:
+            pass
+        except Exception as error:  # noqa: BLE001 - as in run()
+            _log.exception("counting kernels failed")
+            self.failed.emit(f"counting kernels stopped on an unexpected error: {error}")
+        finally:
+            self.idle.emit()
+
+    @staticmethod
+    def _images_or_samples(paths: tuple[str, ...], count: int, recursive: bool) -> list[str]:
+        """The first ``count`` images of ``paths``; the bundled photos when none of them decodes as one."""
+        files = images_to_measure(paths, count, recursive)
+        return files if files else [str(path) for path in sample_images()]
 
     def _measure(self, classifier: Classifier, files: list[str], job: SweepJob) -> SweepResult:
         return sweep_batch_sizes(
