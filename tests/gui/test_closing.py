@@ -6,7 +6,6 @@ import csv
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 from pytestqt.qtbot import QtBot
 
@@ -14,6 +13,7 @@ from batch_classifier.gui import settings as keys
 from batch_classifier.gui.main_window import MainWindow
 from batch_classifier.gui.session import Activity
 from batch_classifier.gui.settings import Settings
+from batch_classifier.gui.worker import BatchRows
 
 from .conftest import CLOSE_TIMEOUT_MS, drop_paths, write_images
 
@@ -35,17 +35,21 @@ def finished_run(qtbot: QtBot, main: MainWindow, folder: Path) -> None:
 
 
 def test_closing_mid_run_asks_and_discard_stops_the_worker_keeping_the_rows(
-    qtbot: QtBot, settings: Settings, tmp_path: Path
+    qtbot: QtBot, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_images(tmp_path / "many", 2000)
     main = MainWindow(settings)
     main.show()
     qtbot.waitExposed(main)
     thread = main.session._thread
-    emitted: list[int] = []  # counted in the worker thread, as the worker emits: what "no lost rows" means
-    main.session._worker.batch_done.connect(
-        lambda rows: emitted.append(len(rows.results)), Qt.ConnectionType.DirectConnection
-    )
+    emitted: list[int] = []  # counted in the worker's delivery thread, as it posts: what "no lost rows" means
+    post = main.session.post
+
+    def counting_post(signal: object, *args: object) -> None:
+        emitted.extend(len(rows.results) for rows in args if isinstance(rows, BatchRows))
+        post(signal, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(main.session, "post", counting_post)
     main.controls.set_batch_size(8)
 
     with qtbot.waitSignal(main.session.batch_done, timeout=TIMEOUT_MS):

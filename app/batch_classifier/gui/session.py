@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, SignalInstance, Slo
 from ..engine.control import RunControl
 from ..engine.pipeline import RunConfig
 from ..engine.resources import sample_images
-from .worker import KernelsJob, RunJob, SweepJob, VersusJob, Worker
+from .worker import KernelsJob, RunJob, SweepJob, VersusJob, Worker, WorkerEvents
 
 LOAD_DEBOUNCE_MS = 300
 """Scrolling through the model list must not load every model on the way."""
@@ -36,25 +36,20 @@ class Activity(Enum):
     STOPPING = "stopping"
 
 
-class RunSession(QObject):
+class RunSession(WorkerEvents):
+    """The worker's events (inherited, declared once) plus what the GUI thread adds to them.
+
+    The session is the ``WorkerEvents`` object the worker posts to, so the
+    window connects to ``session.batch_done`` and the like with nothing
+    forwarded. Its own bookkeeping slots are connected first, in
+    ``__init__``, so Qt calls them before any receiver the window adds: a
+    window reading ``activity`` or ``failed_while_loading`` in its
+    ``failed`` handler sees them already updated.
+    """
+
     activity_changed = Signal(object)  # Activity
     queue_changed = Signal(int)  # inputs waiting for their run
     stopped = Signal()  # the worker thread has ended: the window may close now
-    # forwarded from the worker, delivered in the GUI thread:
-    loading = Signal(str)
-    download_progress = Signal(object, object)
-    model_ready = Signal(object)
-    failed = Signal(str)
-    nothing_found = Signal(str)
-    note = Signal(str)
-    run_started = Signal()
-    run_total = Signal(object)
-    batch_done = Signal(object)
-    run_finished = Signal(object)
-    sweep_point = Signal(object)
-    sweep_finished = Signal(object)
-    versus_finished = Signal(object)
-    kernels_counted = Signal(object)
 
     _post_load = Signal(object)
     _post_run = Signal(object)
@@ -85,7 +80,7 @@ class RunSession(QObject):
 
         self._thread = QThread(self)
         self._thread.setObjectName("classifier-worker")
-        self._worker = Worker(self._shutdown)
+        self._worker = Worker(self._shutdown, self)
         self._worker.moveToThread(self._thread)
         self._thread.finished.connect(self._worker.deleteLater)
         self._post_load.connect(self._worker.load)
@@ -93,24 +88,9 @@ class RunSession(QObject):
         self._post_sweep.connect(self._worker.sweep)
         self._post_versus.connect(self._worker.versus)
         self._post_kernels.connect(self._worker.count_kernels)
-        for name in (
-            "loading",
-            "download_progress",
-            "model_ready",
-            "nothing_found",
-            "note",
-            "run_total",
-            "batch_done",
-            "run_finished",
-            "sweep_point",
-            "sweep_finished",
-            "versus_finished",
-            "kernels_counted",
-        ):
-            getattr(self._worker, name).connect(getattr(self, name))
-        self._worker.run_started.connect(self._run_began)
-        self._worker.failed.connect(self._job_failed)
-        self._worker.idle.connect(self._job_done)
+        self.run_started.connect(self._run_began)
+        self.failed.connect(self._job_failed)
+        self.idle.connect(self._job_done)
         self._thread.start()
 
     # --- state ---------------------------------------------------------------------------
@@ -265,12 +245,11 @@ class RunSession(QObject):
         self._run_has_begun = False
         self._post(Activity.RUNNING, self._post_run, RunJob(paths, config, self._control, skip))
 
-    # The next three receive the worker's signals across threads: decorated, as PySide6 needs.
+    # The next three keep the session's books on the worker's reports, before any other receiver.
 
     @Slot()
     def _run_began(self) -> None:
         self._run_has_begun = True
-        self.run_started.emit()
 
     @Slot(str)
     def _job_failed(self, message: str) -> None:
@@ -286,7 +265,6 @@ class RunSession(QObject):
             if not self._run_has_begun:
                 self._pending.appendleft(self._last_job)
                 self.queue_changed.emit(len(self._pending))
-        self.failed.emit(message)
 
     @Slot()
     def _job_done(self) -> None:

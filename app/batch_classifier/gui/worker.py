@@ -5,6 +5,9 @@ folders, classifying, sweeping batch sizes. The GUI thread only posts jobs
 (queued signals into ``@Slot`` methods) and receives plain records back
 through ``Signal(object)``; it never waits on this thread.
 
+What it reports goes out through ``WorkerEvents``, an object of the GUI
+thread that emits each report there, so receivers run there whatever they are.
+
 A run's slot blocks this thread's event loop until the run ends, so the knobs
 that must act *during* a run (batch size, max wait, pause, cancel) are not
 slots: they are the thread-safe ``RunControl`` and ``threading.Event`` each job
@@ -19,8 +22,9 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal, SignalInstance, Slot
 
 from ..engine.control import RunControl
 from ..engine.kernels import kernels_of_one_batch
@@ -140,7 +144,19 @@ class _ShutDown(Exception):
     """Raised from the download callback to abandon a download when the window closes."""
 
 
-class Worker(QObject):
+class WorkerEvents(QObject):
+    """Everything the worker reports, declared once, and ``post`` to emit it in this object's thread.
+
+    The object lives in the GUI thread (the session is one). The worker's
+    threads never emit these signals themselves: they ``post`` each emission
+    through one queued connection, so it happens in the GUI thread, in the
+    order posted, and reaches every receiver (a window method or a test's
+    lambda alike) as a direct call there. Emitted from a worker thread, each
+    receiver would get its own queued call instead, which can arrive after
+    the receiver disconnected (pytest-qt's ``waitSignal`` does) and crash
+    PySide6.
+    """
+
     loading = Signal(str)
     download_progress = Signal(object, object)  # bytes done, bytes total or None (may exceed 2**31)
     model_ready = Signal(object)  # ModelReady
@@ -157,105 +173,110 @@ class Worker(QObject):
     kernels_counted = Signal(object)  # (batch size, CUDA kernels launched)
     idle = Signal()  # emitted once at the end of every job, whatever happened
 
-    def __init__(self, shutdown: threading.Event) -> None:
+    _posted = Signal(object)  # an emission to make in this object's thread
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._posted.connect(self._emit_posted)
+
+    def post(self, signal: SignalInstance, *args: object) -> None:
+        """Emit ``signal`` (one of this object's) with ``args`` in this object's thread; safe from any thread."""
+        self._posted.emit(partial(signal.emit, *args))
+
+    @Slot(object)
+    def _emit_posted(self, emit: Callable[[], None]) -> None:
+        emit()
+
+
+class Worker(QObject):
+    """The jobs (load, run, sweep, versus, count_kernels), each wrapped in the one error ladder of ``_attempt``."""
+
+    def __init__(self, shutdown: threading.Event, events: WorkerEvents) -> None:
         super().__init__()
         self._shutdown = shutdown
+        self._events = events
         self._classifier: Classifier | None = None
         self._loaded_key: RunConfig | None = None
 
     @Slot(object)
     def load(self, config: RunConfig) -> None:
-        try:
-            self._classifier_for(config)
-        except START_ERRORS as error:
-            self.failed.emit(str(error))
-        except _ShutDown:
-            pass
-        finally:
-            self.idle.emit()
+        self._attempt("loading the model", lambda: self._classifier_for(config))
 
     @Slot(object)
     def run(self, job: RunJob) -> None:
-        try:
-            classifier = self._classifier_for(job.config)
-            self.run_started.emit()
-            # The first rows need not wait for a walk of the whole pile: it is counted alongside.
-            with BackgroundCount(job.paths, job.config.recursive, self.run_total.emit, job.skip):
-                with _InOrderDelivery(self._deliver) as delivery:
-                    summary = classifier.classify(job.paths, job.control, delivery.submit, skip=job.skip)
-            if summary.images == 0 and not summary.cancelled:
-                if job.skip:
-                    self.note.emit(NOTHING_LEFT)
-                else:
-                    self.nothing_found.emit(
-                        no_images_message(job.paths, job.config.recursive, summary.unreadable_folders)
-                    )
-                return
-            self.run_finished.emit(summary)  # after the last batch_done: leaving the blocks waited for it
-        except START_ERRORS as error:
-            self.failed.emit(str(error))
-        except _ShutDown:
-            pass
-        except Exception as error:  # noqa: BLE001 - a crash in this thread must still reach the user
-            _log.exception("run failed")
-            self.failed.emit(f"the run stopped on an unexpected error: {error}")
-        finally:
-            self.idle.emit()
+        self._attempt("the run", lambda: self._run(job))
 
     @Slot(object)
     def sweep(self, job: SweepJob) -> None:
-        try:
-            classifier = self._classifier_for(job.config)
-            files = images_to_measure(job.paths, SWEEP_IMAGES, job.config.recursive)
-            if not files:
-                raise ValueError("no images to measure: add some, or use the sample images")
-            try:
-                result = self._measure(classifier, files, job)
-            except NothingToMeasure:
-                self.note.emit(SWEEP_ON_SAMPLES)
-                result = self._measure(classifier, [str(path) for path in sample_images()], job)
-            self.sweep_finished.emit(result)
-        except START_ERRORS as error:
-            self.failed.emit(str(error))
-        except _ShutDown:
-            pass
-        except Exception as error:  # noqa: BLE001 - as in run()
-            _log.exception("sweep failed")
-            self.failed.emit(f"the sweep stopped on an unexpected error: {error}")
-        finally:
-            self.idle.emit()
+        self._attempt("the sweep", lambda: self._sweep(job))
 
     @Slot(object)
     def versus(self, job: VersusJob) -> None:
-        try:
-            classifier = self._classifier_for(job.config)
-            files = self._images_or_samples(job.paths, job.count, job.config.recursive)
-            self.versus_finished.emit(one_by_one_vs_batched(classifier, files, job.count))
-        except START_ERRORS as error:
-            self.failed.emit(str(error))
-        except _ShutDown:
-            pass
-        except Exception as error:  # noqa: BLE001 - as in run()
-            _log.exception("one by one vs batched failed")
-            self.failed.emit(f"one by one vs batched stopped on an unexpected error: {error}")
-        finally:
-            self.idle.emit()
+        self._attempt("one by one vs batched", lambda: self._versus(job))
 
     @Slot(object)
     def count_kernels(self, job: KernelsJob) -> None:
+        self._attempt("counting kernels", lambda: self._count_kernels(job))
+
+    def _attempt(self, what: str, job: Callable[[], object]) -> None:
+        """Do ``job``; whatever happens, say it at most once in ``failed``, then ``idle`` exactly once.
+
+        Written once for every job, as superqt's ``WorkerBase.run`` wraps
+        ``work()``: a setup error is its own one line, a window closing
+        mid-download is no failure, and a crash in this thread must still
+        reach the user instead of killing the thread silently.
+        """
         try:
-            classifier = self._classifier_for(job.config)
-            files = self._images_or_samples(job.paths, job.batch_size, job.config.recursive)
-            self.kernels_counted.emit((job.batch_size, kernels_of_one_batch(classifier, files, job.batch_size)))
+            job()
         except START_ERRORS as error:
-            self.failed.emit(str(error))
+            self._events.post(self._events.failed, str(error))
         except _ShutDown:
             pass
-        except Exception as error:  # noqa: BLE001 - as in run()
-            _log.exception("counting kernels failed")
-            self.failed.emit(f"counting kernels stopped on an unexpected error: {error}")
+        except Exception as error:  # noqa: BLE001 - see the docstring
+            _log.exception("%s failed", what)
+            self._events.post(self._events.failed, f"{what} stopped on an unexpected error: {error}")
         finally:
-            self.idle.emit()
+            self._events.post(self._events.idle)
+
+    def _run(self, job: RunJob) -> None:
+        events = self._events
+        classifier = self._classifier_for(job.config)
+        events.post(events.run_started)
+        # The first rows need not wait for a walk of the whole pile: it is counted alongside.
+        with BackgroundCount(job.paths, job.config.recursive, partial(events.post, events.run_total), job.skip):
+            with _InOrderDelivery(self._deliver) as delivery:
+                summary = classifier.classify(job.paths, job.control, delivery.submit, skip=job.skip)
+        if summary.images == 0 and not summary.cancelled:
+            if job.skip:
+                events.post(events.note, NOTHING_LEFT)
+            else:
+                message = no_images_message(job.paths, job.config.recursive, summary.unreadable_folders)
+                events.post(events.nothing_found, message)
+            return
+        events.post(events.run_finished, summary)  # after the last batch_done: leaving the blocks waited for it
+
+    def _sweep(self, job: SweepJob) -> None:
+        classifier = self._classifier_for(job.config)
+        files = images_to_measure(job.paths, SWEEP_IMAGES, job.config.recursive)
+        if not files:
+            raise ValueError("no images to measure: add some, or use the sample images")
+        try:
+            result = self._measure(classifier, files, job)
+        except NothingToMeasure:
+            self._events.post(self._events.note, SWEEP_ON_SAMPLES)
+            result = self._measure(classifier, [str(path) for path in sample_images()], job)
+        self._events.post(self._events.sweep_finished, result)
+
+    def _versus(self, job: VersusJob) -> None:
+        classifier = self._classifier_for(job.config)
+        files = self._images_or_samples(job.paths, job.count, job.config.recursive)
+        self._events.post(self._events.versus_finished, one_by_one_vs_batched(classifier, files, job.count))
+
+    def _count_kernels(self, job: KernelsJob) -> None:
+        classifier = self._classifier_for(job.config)
+        files = self._images_or_samples(job.paths, job.batch_size, job.config.recursive)
+        kernels = kernels_of_one_batch(classifier, files, job.batch_size)
+        self._events.post(self._events.kernels_counted, (job.batch_size, kernels))
 
     @staticmethod
     def _images_or_samples(paths: tuple[str, ...], count: int, recursive: bool) -> list[str]:
@@ -268,7 +289,7 @@ class Worker(QObject):
             classifier,
             files,
             default_sweep_sizes(classifier.device),
-            on_point=self.sweep_point.emit,
+            on_point=partial(self._events.post, self._events.sweep_point),
             should_stop=lambda: job.stop.is_set() or self._shutdown.is_set(),
         )
 
@@ -282,11 +303,12 @@ class Worker(QObject):
         key = replace(config, batch_size=None, max_wait_ms=DEFAULT_MAX_WAIT_MS)
         if self._classifier is None or key != self._loaded_key:
             self._classifier = self._loaded_key = None  # free the old model before loading the next
-            self.loading.emit(config.model)
+            self._events.post(self._events.loading, config.model)
             self._classifier = Classifier(key, on_download=self._on_download, on_stage=self._on_stage)
             self._loaded_key = key
         classifier = self._classifier
-        self.model_ready.emit(
+        self._events.post(
+            self._events.model_ready,
             ModelReady(
                 model=classifier.model.name,
                 requested=config.model,
@@ -304,15 +326,15 @@ class Worker(QObject):
 
     def _on_stage(self, stage: str) -> None:
         """A slow step of preparing the model (its export for ONNX Runtime), for the status bar."""
-        self.note.emit(f"{stage[:1].upper()}{stage[1:]}…")
+        self._events.post(self._events.note, f"{stage[:1].upper()}{stage[1:]}…")
 
     def _on_download(self, done: int, total: int | None) -> None:
         if self._shutdown.is_set():
             raise _ShutDown
-        self.download_progress.emit(done, total)
+        self._events.post(self._events.download_progress, done, total)
 
     def _deliver(self, outcome: BatchOutcome) -> None:
         """Runs on the delivery thread after each batch: thumbnails compressed, tensors dropped."""
         thumbnails = tuple(encode_thumbnail(result.thumbnail) for result in outcome.results)
         results = tuple(replace(result, thumbnail=None) for result in outcome.results)
-        self.batch_done.emit(BatchRows(results, thumbnails, outcome.stats))
+        self._events.post(self._events.batch_done, BatchRows(results, thumbnails, outcome.stats))
