@@ -141,6 +141,22 @@ def test_a_folder_without_images_says_so_and_writes_no_csv(tiny_model, tmp_path:
     assert "subfolders not searched" in capsys.readouterr().err
 
 
+def test_inputs_that_are_the_same_file_are_counted_in_the_summary(tiny_model, tmp_path: Path, capsys) -> None:
+    """The issue's folder of 900 symlinks to 300 files, in small: 9 names for 3 files give 3 rows and say 6."""
+    originals = write_colour_images(tmp_path / "originals", ["red", "green", "blue"])
+    links = tmp_path / "links"
+    links.mkdir()
+    for copy in range(3):
+        for image in originals:
+            (links / f"{copy}-{image.name}").symlink_to(image)
+    out = tmp_path / "out.csv"
+    assert main(["classify", *tiny_args(tiny_model), "--csv", str(out), str(links)]) == 0
+    assert len(read_rows(out)) == 3
+    error = capsys.readouterr().err
+    assert error.count("6 skipped as duplicates of the same file") == 1, error
+    assert "done: 3 images" in error
+
+
 def test_weights_not_available_offline_exit_1(tmp_path: Path) -> None:
     """A torchvision model without cached weights, and no network: name the file and where it goes."""
     completed = subprocess.run(

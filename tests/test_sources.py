@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 import corpus
-from batch_classifier.engine.sources import BackgroundCount, count_sources, display_path, iter_sources
+from batch_classifier.engine.sources import (
+    BackgroundCount,
+    count_sources,
+    display_path,
+    duplicates_note,
+    iter_sources,
+)
 
 
 def _touch(path: Path) -> Path:
@@ -99,6 +105,19 @@ def test_same_file_twice_gives_one_row(tmp_path: Path, monkeypatch: pytest.Monke
     assert _paths(image, tmp_path / "photos") == [str(image), str(other)]
     assert _paths(tmp_path / "photos", tmp_path / "photos", image) == [str(image), str(other)]
     assert _paths(link, image) == [str(link)]
+
+
+def test_every_name_left_out_as_the_same_file_is_told_and_a_resumed_file_is_not(tmp_path: Path) -> None:
+    image = _touch(tmp_path / "photos" / "cat.jpg")
+    other = _touch(tmp_path / "photos" / "dog.jpg")
+    (tmp_path / "photos" / "link.jpg").symlink_to(image)
+    told: list[str] = []
+    given = [tmp_path / "photos", image, other]
+    kept = [item.path for item in iter_sources(given, skip={os.path.realpath(other)}, on_duplicate=told.append)]
+    assert kept == [str(image)]
+    assert told == [str(tmp_path / "photos" / "link.jpg"), str(image)], "the second name of a file is told"
+    assert duplicates_note(1) == "1 skipped as duplicate of the same file"
+    assert duplicates_note(600) == "600 skipped as duplicates of the same file"
 
 
 def test_hard_links_are_different_files(tmp_path: Path) -> None:

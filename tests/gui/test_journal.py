@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -173,5 +175,29 @@ def test_sigterm_mid_run_keeps_the_rows_for_the_next_window(
     restored = main.results.results()
     assert [r.path for r in restored] == kept_paths
     assert all(r.status == "ok" and r.label in TINY_LABELS for r in restored)
+    close_window(qtbot, main)
+    main.deleteLater()
+
+
+def test_a_restored_session_exports_each_rows_runtime_and_preprocessing(
+    qtbot: QtBot, settings: Settings, journal_folder: Path, tmp_path: Path
+) -> None:
+    killed = Journal(journal_folder)
+    killed.append([replace(row("a.png"), runtime="torch", preprocess="fast")])
+    killed.flush()
+    with open(killed.path, "a", encoding="utf-8") as handle:  # a line from before rows kept them
+        handle.write(json.dumps({"kind": "rows", "rows": [["/photos/b.png", "ok", "", "tiny", "cpu", 2, []]]}) + "\n")
+    killed.close(keep=True)
+    main = MainWindow(settings)
+    main.show()
+    main.offer_restore()
+    assert main.restore_question is not None
+    next(b for b in main.restore_question.buttons() if b.text() == "&Restore").click()
+    target = tmp_path / "restored.csv"
+    assert main.export_csv(str(target)) == 2
+    with open(target, encoding="utf-8", newline="") as handle:
+        exported = {Path(line["path"]).name: line for line in csv.DictReader(handle)}
+    assert (exported["a.png"]["runtime"], exported["a.png"]["preprocess"]) == ("torch", "fast")
+    assert (exported["b.png"]["runtime"], exported["b.png"]["preprocess"]) == ("", "")
     close_window(qtbot, main)
     main.deleteLater()

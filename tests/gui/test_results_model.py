@@ -93,3 +93,25 @@ def test_filters_match_name_or_label_and_errors_only(qtbot: QtBot) -> None:
     assert column(proxy, FILE) == ["broken.jpg"]
     proxy.set_text("tabby")
     assert proxy.rowCount() == 0
+
+
+def test_done_paths_are_the_files_rows_name_resolved_by_the_resume_rule(
+    qtbot: QtBot, tmp_path, monkeypatch
+) -> None:
+    """Start after Cancel skips what ``--resume`` would: files, however spelled; error rows are retried."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"")
+    (tmp_path / "link.jpg").symlink_to(folder / "a.jpg")
+    monkeypatch.chdir(tmp_path)
+    model = ResultsModel()
+    ok = ROWS[0]
+    model.append_batch(
+        [
+            ImageResult(0, "link.jpg", "ok", ok.predictions),
+            ImageResult(1, "photos/../photos/b.jpg", "ok", ok.predictions),
+            ImageResult(2, "photos/broken.jpg", "error", error="cannot identify image file"),
+        ],
+        [None, None, None],
+    )
+    assert model.done_paths() == {str(folder / "a.jpg"), str(folder / "b.jpg")}

@@ -28,7 +28,7 @@ from .records import BatchOutcome, BatchStats, DecodedImage, ImageResult, Predic
 from .runner import Runner
 from .runtimes.choice import choose_forward
 from .runtimes.onnx_export import StageCallback
-from .sources import SourceItem, UnreadableFolder, iter_sources
+from .sources import SourceItem, UnreadableFolder, duplicates_note, iter_sources
 from .threads import thread_split
 from .weights_cache import ProgressCallback, WeightsUnavailable
 
@@ -83,6 +83,8 @@ class RunSummary:
     oom_cap: int | None
     unreadable_folders: tuple[UnreadableFolder, ...] = ()
     """Folders the walk could not list: their images, if any, have no rows."""
+    duplicates: int = 0
+    """Inputs left out because another input is the same file (``iter_sources``): said, never silent."""
 
     @property
     def classified(self) -> int:
@@ -102,6 +104,8 @@ class RunSummary:
         if self.unreadable_folders:
             count = len(self.unreadable_folders)
             text += f", {count:,} folder{'s' if count > 1 else ''} could not be read"
+        if self.duplicates:
+            text += f", {duplicates_note(self.duplicates)}"
         if self.oom_cap is not None:
             text += f", batch size capped at {self.oom_cap} after running out of memory"
         return text
@@ -177,13 +181,21 @@ class Classifier:
     ) -> RunSummary:
         """Classify every image under ``paths``; one row per input, delivered batch by batch.
 
-        Folders that cannot be listed are in the summary's ``unreadable_folders``.
+        Folders that cannot be listed are in the summary's ``unreadable_folders``;
+        inputs that name a file already given are counted in its ``duplicates``.
         """
         control = control or self.new_control()
         unreadable: list[UnreadableFolder] = []
-        sources = iter_sources(paths, recursive=self.config.recursive, skip=skip, on_unreadable=unreadable.append)
+        duplicates: list[str] = []
+        sources = iter_sources(
+            paths,
+            recursive=self.config.recursive,
+            skip=skip,
+            on_unreadable=unreadable.append,
+            on_duplicate=duplicates.append,
+        )
         summary = self.classify_items(sources, control, on_batch)
-        return replace(summary, unreadable_folders=tuple(unreadable))
+        return replace(summary, unreadable_folders=tuple(unreadable), duplicates=len(duplicates))
 
     def classify_items(
         self,

@@ -72,6 +72,16 @@ def plan_resume(previous: Iterable[PreviousRow], resolve: Callable[[str], str], 
     return ResumePlan(skip, len(skip), len(newest) - len(skip), duplicates)
 
 
+def done_set(previous: Iterable[PreviousRow], cwd: str | None = None, retry_errors: bool = True) -> frozenset[str]:
+    """What continuing these rows skips: each path resolved to its file (relative ones from ``cwd``,
+    else from here), the newest row of a file counting, errors retried unless ``retry_errors`` is off.
+
+    ``--resume`` and the window's Start after Cancel both skip by this one rule,
+    matched against ``iter_sources``'s ``skip``.
+    """
+    return plan_resume(previous, resolver(cwd or os.getcwd()), retry_errors).skip
+
+
 def done_files(csv_path: str | os.PathLike[str], retry_errors: bool = True) -> frozenset[str]:
     """What continuing ``csv_path`` skips, for a front end that decides before its model loads (the window).
 
@@ -85,7 +95,7 @@ def done_files(csv_path: str | os.PathLike[str], retry_errors: bool = True) -> f
         recorded = None
     _, rows = read_rows(csv_path)
     previous = [PreviousRow(file_path(row["path"]), row.get("status", "")) for row in rows if "path" in row]
-    return plan_resume(previous, resolver(recorded.cwd if recorded else os.getcwd()), retry_errors).skip
+    return done_set(previous, recorded.cwd if recorded else None, retry_errors)
 
 
 def compact_csv(path: str | os.PathLike[str], top_k: int, resolve: Callable[[str], str]) -> int:

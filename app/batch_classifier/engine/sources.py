@@ -130,14 +130,18 @@ def iter_sources(
     recursive: bool = True,
     skip: Container[str] = frozenset(),
     on_unreadable: UnreadableCallback | None = None,
+    on_duplicate: Callable[[str], None] | None = None,
 ) -> Iterator[SourceItem]:
     """Expand ``paths`` into numbered items, each real file once.
 
-    The same file named twice (or named and also found in a named folder)
-    yields one row: duplicates would only make the CSV disagree with itself.
+    The same file named twice (or named and also found in a named folder, or
+    reached through a symlink) yields one row, under the first name met:
+    duplicates would only make the CSV disagree with itself. ``on_duplicate``
+    hears of every other name, so the drop is counted and said, never silent.
     ``skip`` holds files already done (``--resume``) as ``os.path.realpath``
-    resolves them, so a path spelled differently from the earlier run still matches.
-    ``on_unreadable`` hears of each folder that could not be listed, as the walk meets it.
+    resolves them, so a path spelled differently from the earlier run still
+    matches; those are not duplicates. ``on_unreadable`` hears of each folder
+    that could not be listed, as the walk meets it.
     """
     seen_files: set[str] = set()
     seen_dirs: set[tuple[int, int]] = set()
@@ -149,11 +153,20 @@ def iter_sources(
         )
         for path in candidates:
             identity = os.path.realpath(path)
-            if identity in seen_files or identity in skip:
+            if identity in seen_files:
+                if on_duplicate is not None:
+                    on_duplicate(path)
+                continue
+            if identity in skip:
                 continue
             seen_files.add(identity)
             yield SourceItem(index, path)
             index += 1
+
+
+def duplicates_note(count: int) -> str:
+    """The one wording for inputs left out as another name of a file already given (the summary's)."""
+    return f"{count:,} skipped as duplicate{'s' if count > 1 else ''} of the same file"
 
 
 def no_images_message(

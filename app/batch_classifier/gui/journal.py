@@ -46,12 +46,14 @@ def _lock_for(path: Path) -> QLockFile:
 def _encode(result: ImageResult) -> list[object]:
     return [
         result.path, result.status, result.error, result.model, result.device, result.batch_size,
-        [[p.label, p.confidence] for p in result.predictions],
+        [[p.label, p.confidence] for p in result.predictions], result.runtime, result.preprocess,
     ]
 
 
 def _decode(cells: list[object]) -> ImageResult:
-    path, status, error, model, device, batch_size, predictions = cells
+    """A journalled row; one written before rows kept ``runtime`` and ``preprocess`` restores them empty."""
+    path, status, error, model, device, batch_size, predictions, *later = cells
+    runtime, preprocess = (*later, "", "")[:2]
     return ImageResult(
         index=0,
         path=str(path),
@@ -61,6 +63,8 @@ def _decode(cells: list[object]) -> ImageResult:
         model=str(model),
         device=str(device),
         batch_size=int(batch_size),  # type: ignore[arg-type]
+        runtime=str(runtime),
+        preprocess=str(preprocess),
     )
 
 

@@ -14,6 +14,7 @@ next start to offer back (``shared/design.md``, "Closing the window").
 from __future__ import annotations
 
 import gc
+import logging
 import time
 from pathlib import Path
 
@@ -61,6 +62,8 @@ from .settings import Settings
 from .worker import BatchRows, ModelReady
 
 CSV_NAME = "batch-classifier-results.csv"
+
+_log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
@@ -661,6 +664,7 @@ class MainWindow(QMainWindow):
         text = f"{verb} {summary.describe()}"
         self.progress.finished("Cancelled" if summary.cancelled else "Done")
         self.statusBar().showMessage(text)
+        _log.info("%s", text)  # the run's one line in the log too: what it skipped as duplicates, for one
         self.statusBar().setToolTip("\n".join([text, *(folder.describe() for folder in summary.unreadable_folders)]))
 
     def _on_sweep_finished(self, result: SweepResult) -> None:

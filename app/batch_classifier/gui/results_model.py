@@ -31,7 +31,9 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QApplication, QStyle
 
+from ..engine.csv_output import PreviousRow
 from ..engine.records import UNKNOWN_LABEL, ImageResult, Prediction, below_threshold
+from ..engine.resume import done_set
 from ..engine.sources import display_path
 from .thumbnails import PixmapCache
 
@@ -218,11 +220,11 @@ class ResultsModel(QAbstractTableModel):
         self.endResetModel()
 
     def done_paths(self) -> frozenset[str]:
-        """Files with a classified row, resolved (``os.path.realpath``): what a continued run skips.
+        """What a continued run skips, by the engine's rule for ``--resume`` (``done_set``): files resolved.
 
         Error rows are not done: continuing retries them, as ``--resume`` does.
         """
-        return frozenset(os.path.realpath(row[_PATH]) for row in self._rows if row[_STATUS] == "ok")
+        return done_set(PreviousRow(row[_PATH], row[_STATUS]) for row in self._rows)
 
     @property
     def error_count(self) -> int:
