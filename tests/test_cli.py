@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from PIL import Image
 
 from batch_classifier.cli import main
+from batch_classifier.engine import sources
 from support import write_colour_images
 
 REPO = Path(__file__).resolve().parents[1]
@@ -155,6 +157,26 @@ def test_inputs_that_are_the_same_file_are_counted_in_the_summary(tiny_model, tm
     error = capsys.readouterr().err
     assert error.count("6 skipped as duplicates of the same file") == 1, error
     assert "done: 3 images" in error
+
+
+def test_a_run_walks_its_folder_once_not_once_to_count_and_again_to_classify(
+    tiny_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a network share a walk is the slow part: the total comes from a count alongside (the bar), never first."""
+    folder = tmp_path / "share"
+    write_colour_images(folder, ["red", "green", "blue"])
+    listed: list[str] = []
+    scandir = os.scandir
+
+    def counting_scandir(path: str) -> object:
+        listed.append(os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(sources.os, "scandir", counting_scandir)
+    out = tmp_path / "out.csv"
+    assert main(["classify", *tiny_args(tiny_model), "--quiet", "--csv", str(out), str(folder)]) == 0
+    assert len(read_rows(out)) == 3
+    assert listed == [str(folder)], "--quiet has no bar, so nothing counts: one walk, the run's own"
 
 
 def test_weights_not_available_offline_exit_1(tmp_path: Path) -> None:

@@ -47,14 +47,14 @@ from .engine.run_identity import (
     move_sidecar,
     write_sidecar,
 )
-from .engine.sources import UnreadableFolder, count_sources, display_path, no_images_message
+from .engine.sources import BackgroundCount, SourceWalk, UnreadableFolder, display_path, no_images_message
 from .engine.stage_times import fit_stage_times, stage_times_of_sweep
 from .engine.sweep import SweepResult, default_sweep_sizes, images_to_measure, sweep_batch_sizes
 from .engine.sweep_chart import save_sweep_chart
 from .engine.timm_models import hf_cache_dir
 from .engine.versus import one_by_one_vs_batched
-from .progress import ProgressLine
 from .sort_cli import add_sort_parser, run_sort
+from .terminal_progress import ImageProgress, download_progress
 from .truth_cli import AssessmentRefused, Assessor, add_assessment_options, check_assessment_options
 from .why_cli import STAGE_HEADER, kernels_at_best, kernels_refusal, stage_columns, versus_report
 
@@ -216,10 +216,13 @@ def _config(args: argparse.Namespace, **overrides: object) -> RunConfig:
 
 
 def _load(config: RunConfig) -> Classifier:
+    download = download_progress()
     try:
-        classifier = Classifier(config, on_download=_print_download, on_stage=_print_stage)
+        classifier = Classifier(config, on_download=download, on_stage=_print_stage)
     except START_ERRORS as error:
         raise CannotStart(str(error)) from None
+    finally:
+        download.close()
     if classifier.precision_note:
         _warn(classifier.precision_note)
     if classifier.runtime_note:
@@ -239,14 +242,6 @@ def _print_stage(stage: str) -> None:
 
 def _warn(message: str) -> None:
     sys.stderr.write(f"batch-classifier: warning: {message}\n")
-
-
-def _print_download(done: int, total: int | None) -> None:
-    shown = f"{done / 2**20:.1f}/{total / 2**20:.1f} MB" if total else f"{done / 2**20:.1f} MB"
-    sys.stderr.write(f"\rdownloading weights: {shown}")
-    if total and done >= total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
 
 
 class _WriteFailed(Exception):
@@ -328,27 +323,26 @@ def run_classify(args: argparse.Namespace, stops: StopSignals) -> int:
             resumed = plan_resume(writer.previous, resolve, args.retry_errors)
             paths = absolute_inputs(args.paths, recorded.cwd)
         skip = resumed.skip if resumed is not None else frozenset()
-        unreadable: list[UnreadableFolder] = []
-        total = count_sources(paths, args.recursive, skip, on_unreadable=unreadable.append)
-        if total == 0 and resumed is not None:
-            for folder in unreadable:
+        walk = SourceWalk(paths, args.recursive, skip)
+        if not walk.has_items() and resumed is not None:
+            for folder in walk.unreadable:
                 _warn(folder.describe())
             sys.stderr.write(f"nothing to do: every image found is already in {display_path(plan.path)}\n")
             writer.close()
             return _compact(plan, top_k, resolve) if resumed.duplicates else EXIT_OK
-        if total == 0:
-            raise CannotStart(no_images_message(args.paths, args.recursive, unreadable))
+        if not walk.has_items():
+            raise CannotStart(no_images_message(args.paths, args.recursive, walk.unreadable))
         if writer is None:
             writer = _open_csv(plan, top_k)
             if identity is not None and writer.writing_path is not None:
                 _write_sidecar(writer.writing_path, identity)
         sys.stderr.write(
             f"{classifier.model.name} on {classifier.device_name}, {classifier.precision}, {classifier.runner.runtime}, "
-            f"batch size {classifier.default_batch_size}: {total} images"
+            f"batch size {classifier.default_batch_size}"
             + (_resume_note(resumed, plan.path) if resumed is not None else "")
             + "\n"
         )
-        status = _run(args, classifier, assessor, writer, paths, skip, total, stops, plan)
+        status = _run(args, classifier, assessor, writer, walk, stops, plan)
         if status == EXIT_OK and resumed is not None and (resumed.duplicates or resumed.retrying):
             return _compact(plan, top_k, resolve)
         return status
@@ -367,13 +361,28 @@ def _run(
     classifier: Classifier,
     assessor: Assessor,
     writer: CsvResultWriter,
-    paths: list[str],
-    skip: frozenset[str],
-    total: int,
+    walk: SourceWalk,
     stops: StopSignals,
     plan: OutputPlan,
 ) -> int:
-    progress = None if args.quiet else ProgressLine(total)
+    if args.quiet:
+        return _classify(args, classifier, assessor, writer, walk, stops, plan, None)
+    progress = ImageProgress()
+    # The total comes from a count alongside the run, never from a walk before it.
+    with BackgroundCount(walk.paths, walk.recursive, progress.set_total, walk.skip):
+        return _classify(args, classifier, assessor, writer, walk, stops, plan, progress)
+
+
+def _classify(
+    args: argparse.Namespace,
+    classifier: Classifier,
+    assessor: Assessor,
+    writer: CsvResultWriter,
+    walk: SourceWalk,
+    stops: StopSignals,
+    plan: OutputPlan,
+    progress: ImageProgress | None,
+) -> int:
     errors = 0
 
     def write_batch(outcome: BatchOutcome) -> None:
@@ -391,7 +400,7 @@ def _run(
     control = classifier.new_control()
     stops.attach(control)
     try:
-        summary = classifier.classify(paths, control, write_batch, skip=skip)
+        summary = classifier.classify_walk(walk, control, write_batch)
     except Interrupted as stop:
         return _stopped(stop.exit_status, writer, plan)
     except _WriteFailed as failure:
@@ -399,7 +408,7 @@ def _run(
     finally:
         stops.attach(None)
         if progress is not None:
-            progress.finish()
+            progress.close()
     for folder in summary.unreadable_folders:
         _warn(folder.describe())
     if summary.cancelled:

@@ -22,7 +22,7 @@ from .engine.sorting import (
     sort_images,
     undo_sort,
 )
-from .progress import ProgressLine
+from .terminal_progress import CallbackProgress
 from .truth_cli import probability
 
 
@@ -54,21 +54,18 @@ def run_sort(args: argparse.Namespace) -> int:
         return 1
 
 
-def _progress(args: argparse.Namespace, total: int) -> ProgressLine | None:
-    return None if args.quiet or not total else ProgressLine(total)
+def _progress(args: argparse.Namespace, description: str) -> CallbackProgress | None:
+    return None if args.quiet else CallbackProgress(description)
 
 
 def _sort(args: argparse.Namespace) -> int:
     items = items_from_csv(args.csv, args.min_confidence)
-    progress = _progress(args, len(items))
+    progress = _progress(args, "sorting")
     try:
-        outcome = sort_images(
-            items, args.into, args.mode, args.dry_run, source_csv=args.csv,
-            on_progress=(lambda done, total: progress.update(done, 0)) if progress else None,
-        )
+        outcome = sort_images(items, args.into, args.mode, args.dry_run, source_csv=args.csv, on_progress=progress)
     finally:
         if progress is not None:
-            progress.finish()
+            progress.close()
     _report(outcome, len(items), args)
     return 130 if outcome.interrupted else 0
 
@@ -91,20 +88,12 @@ def _report(outcome: SortOutcome, total: int, args: argparse.Namespace) -> None:
 
 
 def _undo(args: argparse.Namespace) -> int:
-    progress: ProgressLine | None = None
-
-    def on_progress(done: int, total: int) -> None:
-        nonlocal progress
-        if progress is None and not args.quiet:
-            progress = ProgressLine(total)
-        if progress is not None:
-            progress.update(done, 0)
-
+    progress = _progress(args, "undoing")
     try:
-        outcome = undo_sort(args.undo, on_progress)
+        outcome = undo_sort(args.undo, progress)
     finally:
         if progress is not None:
-            progress.finish()
+            progress.close()
     write = sys.stderr.write
     write(f"removed {outcome.removed_files:,} files and {outcome.removed_folders:,} folders the sort created")
     write(", and the manifest\n" if outcome.manifest_removed else "; the manifest stays, for what was kept\n")

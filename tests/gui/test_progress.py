@@ -24,13 +24,13 @@ def test_rows_arrive_before_the_count_and_the_total_follows(
 ) -> None:
     write_images(tmp_path / "pile", IMAGES)
     walked = threading.Event()
-    real_walk = sources.iter_sources
+    real_count = sources.count_sources
 
-    def slow_share(paths, recursive=True, skip=frozenset(), on_unreadable=None):  # type: ignore[no-untyped-def]
+    def slow_share(*args, **kwargs):  # type: ignore[no-untyped-def]
         walked.wait(timeout=30)  # the count's walk of a network share, still going
-        yield from real_walk(paths, recursive, skip, on_unreadable)
+        return real_count(*args, **kwargs)
 
-    monkeypatch.setattr(sources, "iter_sources", slow_share)  # only the background count calls it by this name
+    monkeypatch.setattr(sources, "count_sources", slow_share)  # only the background count calls it
     window.controls.set_batch_size(4)
     with qtbot.waitSignal(window.session.batch_done, timeout=TIMEOUT_MS):
         drop_paths(window.drop_zone, [tmp_path / "pile"])

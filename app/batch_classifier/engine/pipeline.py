@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -28,7 +28,7 @@ from .records import BatchOutcome, BatchStats, DecodedImage, ImageResult, Predic
 from .runner import Runner
 from .runtimes.choice import choose_forward
 from .runtimes.onnx_export import StageCallback
-from .sources import SourceItem, UnreadableFolder, duplicates_note, iter_sources
+from .sources import SourceItem, SourceWalk, UnreadableFolder, duplicates_note
 from .threads import thread_split
 from .weights_cache import ProgressCallback, WeightsUnavailable
 
@@ -174,28 +174,27 @@ class Classifier:
 
     def classify(
         self,
-        paths: Iterable[str | os.PathLike[str]],
+        paths: Sequence[str | os.PathLike[str]],
         control: RunControl | None = None,
         on_batch: Callable[[BatchOutcome], None] | None = None,
         skip: frozenset[str] = frozenset(),
     ) -> RunSummary:
-        """Classify every image under ``paths``; one row per input, delivered batch by batch.
+        """Classify every image under ``paths``; one row per input, delivered batch by batch."""
+        return self.classify_walk(SourceWalk(paths, self.config.recursive, skip), control, on_batch)
+
+    def classify_walk(
+        self,
+        walk: SourceWalk,
+        control: RunControl | None = None,
+        on_batch: Callable[[BatchOutcome], None] | None = None,
+    ) -> RunSummary:
+        """Classify what ``walk`` yields (a front end may have looked at its first item already).
 
         Folders that cannot be listed are in the summary's ``unreadable_folders``;
         inputs that name a file already given are counted in its ``duplicates``.
         """
-        control = control or self.new_control()
-        unreadable: list[UnreadableFolder] = []
-        duplicates: list[str] = []
-        sources = iter_sources(
-            paths,
-            recursive=self.config.recursive,
-            skip=skip,
-            on_unreadable=unreadable.append,
-            on_duplicate=duplicates.append,
-        )
-        summary = self.classify_items(sources, control, on_batch)
-        return replace(summary, unreadable_folders=tuple(unreadable), duplicates=len(duplicates))
+        summary = self.classify_items(walk, control or self.new_control(), on_batch)
+        return replace(summary, unreadable_folders=tuple(walk.unreadable), duplicates=walk.duplicates)
 
     def classify_items(
         self,

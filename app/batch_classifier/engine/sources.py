@@ -11,6 +11,7 @@ A folder that cannot be listed has no rows to give, so it is reported instead
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import threading
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
@@ -162,6 +163,41 @@ def iter_sources(
             seen_files.add(identity)
             yield SourceItem(index, path)
             index += 1
+
+
+class SourceWalk:
+    """One walk of a run's inputs: its items, and what it met on the way (unreadable folders, duplicates).
+
+    ``has_items`` walks only as far as the first image, so a front end can
+    refuse a run with nothing to classify (and create no CSV) before it
+    starts, and the run then goes on with the same walk from there: the
+    inputs are never walked twice one walk after the other. Iterate once.
+    """
+
+    def __init__(
+        self, paths: Sequence[str | os.PathLike[str]], recursive: bool = True, skip: Container[str] = frozenset()
+    ) -> None:
+        self.paths = tuple(paths)
+        self.recursive = recursive
+        self.skip = skip
+        """What it walks, as given: what a count alongside (``BackgroundCount``) walks too."""
+        self.unreadable: list[UnreadableFolder] = []
+        self._duplicates: list[str] = []
+        self._items = iter_sources(self.paths, recursive, skip, self.unreadable.append, self._duplicates.append)
+        self._first: list[SourceItem] = []
+
+    @property
+    def duplicates(self) -> int:
+        """Inputs left out so far because an earlier one is the same file."""
+        return len(self._duplicates)
+
+    def has_items(self) -> bool:
+        if not self._first:
+            self._first.extend(itertools.islice(self._items, 1))
+        return bool(self._first)
+
+    def __iter__(self) -> Iterator[SourceItem]:
+        return itertools.chain(self._first, self._items)
 
 
 def duplicates_note(count: int) -> str:

@@ -6,7 +6,8 @@ resumed after a pause. A run starts before its images are counted (the
 count walks alongside), so until the total arrives the bar is busy and the
 label shows the rate and the images done. While paused the label says
 "Paused" and shows neither rate nor ETA, even when the batch that was in
-flight arrives: a frozen rate would claim the run is still going.
+flight arrives: a frozen rate would claim the run is still going. Durations
+are written as the command line's tqdm bar writes them (``format_interval``).
 """
 
 from __future__ import annotations
@@ -15,15 +16,9 @@ import time
 from collections import deque
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
+from tqdm import tqdm
 
 RATE_WINDOW_S = 5.0
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
 class RunProgress(QWidget):
@@ -111,7 +106,7 @@ class RunProgress(QWidget):
         if self._total is None:
             return f"{rate:,.0f} img/s · {self._done:,} done"
         remaining = max(self._total - self._done, 0)
-        return f"{rate:,.0f} img/s · ETA {format_duration(remaining / rate)}"
+        return f"{rate:,.0f} img/s · ETA {tqdm.format_interval(remaining / rate)}"
 
     def paused(self) -> None:
         self._paused = True
