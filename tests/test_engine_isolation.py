@@ -17,9 +17,13 @@ BLOCK_QT_AND_RUN = textwrap.dedent(
             return None
 
     sys.meta_path.insert(0, BlockQt())
+    import warnings
+    import PIL.Image, torch, torchvision  # what they set on import is theirs
+    host_filters = list(warnings.filters)
     import batch_classifier.engine as engine
     for module in pkgutil.iter_modules(engine.__path__):
         importlib.import_module(f"batch_classifier.engine.{module.name}")
+    assert warnings.filters == host_filters, "importing the engine changed the host's warning filters"
     import batch_classifier.cli as cli
     assert cli.main(["models"]) == 0
     assert cli.main(["classify", "--model", sys.argv[1], "--labels", sys.argv[2], "--device", "cpu",

@@ -50,6 +50,9 @@ def _self_test(device: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .engine.decoder_warnings import silence_decoder_warnings
+
+    silence_decoder_warnings()  # this process is the application; a host importing the engine is not
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in SUBCOMMANDS:
         from .cli import main as cli_main

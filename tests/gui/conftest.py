@@ -23,11 +23,18 @@ from pytestqt.qtbot import QtBot
 
 from batch_classifier.gui import settings as keys
 from batch_classifier.gui import main_window
+from batch_classifier.gui.app import freeze_startup_objects
 from batch_classifier.gui.main_window import MainWindow
 from batch_classifier.gui.settings import Settings
 
 TINY_LABELS = ("cat", "dog", "bird", "fish")
 CLOSE_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="session", autouse=True)
+def frozen_startup_objects() -> None:
+    """As ``run_gui`` does once per process: tests measure the same GUI thread a user gets."""
+    freeze_startup_objects()
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,6 @@ import errno
 import os
 import stat
 import time
-import warnings
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -32,13 +31,6 @@ MAX_PIXELS = 2 * 89_478_485
 THUMBNAIL_SIZE = 64
 _WIDE_GREY_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
 _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the image a quarter
-
-# Pillow warns about odd files (large images below the limit, corrupt EXIF,
-# truncated metadata) that this module either decodes anyway or turns into an
-# error row; the warnings would only reach a terminal nobody reads. Set once
-# here because ``warnings.catch_warnings`` is not safe across decode threads.
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from the header with the size and applied here, on every device alike.
 from __future__ import annotations
 
 import os
-import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 
@@ -34,11 +33,6 @@ from .decode import MAX_PIXELS, THUMBNAIL_SIZE, InputSpec, open_regular_file
 from .fidelity import reference_grid
 from .records import EncodedJpeg
 
-# torchvision 0.29 deprecates its codecs in favour of TorchCodec and says so on
-# every call; nvjpeg through decode_jpeg still works across the supported range.
-warnings.filterwarnings(
-    "ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning
-)
 JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
 _JPEG_FORMATS = frozenset({"JPEG", "MPO"})  # MPO: a camera's JPEG with extra frames after the first
 

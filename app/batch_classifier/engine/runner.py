@@ -1,4 +1,9 @@
-"""The thread that owns the model and the device: uint8 pixels in, top-k out.
+"""The runner: owns the model and the device, uint8 pixels in, top-k out.
+
+It is no thread of its own: the thread that calls ``Classifier.classify``
+(the command line's main thread, the window's worker thread) runs every
+batch through it, and so is the one thread that touches the model and the
+CUDA context.
 
 Pixels travel as uint8 (4x fewer bytes than float32), from pinned memory
 with a non-blocking copy, and become normalised floats on the device, laid

@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 import torch
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -315,12 +315,9 @@ class RunControls(QWidget):
 
     def _show_batch_size(self, size: int) -> None:
         size = min(max(1, size), LARGEST_SWEEP_SIZE)
-        self.batch_spin.blockSignals(True)
-        self.batch_slider.blockSignals(True)
-        self.batch_spin.setValue(size)
-        self.batch_slider.setValue(round(math.log2(size)))
-        self.batch_spin.blockSignals(False)
-        self.batch_slider.blockSignals(False)
+        with QSignalBlocker(self.batch_spin), QSignalBlocker(self.batch_slider):
+            self.batch_spin.setValue(size)
+            self.batch_slider.setValue(round(math.log2(size)))
 
     def _emit_batch_size(self) -> None:
         self.batch_size_changed.emit(self.batch_size())
@@ -330,9 +327,8 @@ class RunControls(QWidget):
 
     def _spin_changed(self, size: int) -> None:
         self._batch_size_chosen = True
-        self.batch_slider.blockSignals(True)
-        self.batch_slider.setValue(round(math.log2(size)))
-        self.batch_slider.blockSignals(False)
+        with QSignalBlocker(self.batch_slider):
+            self.batch_slider.setValue(round(math.log2(size)))
         if self.batch_slider.isSliderDown():
             self._debounce.stop()  # a drag passing through: its release applies where it stopped
         else:

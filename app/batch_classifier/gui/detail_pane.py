@@ -1,16 +1,20 @@
-"""The detail pane: the selected row's thumbnail, full path and every top-k prediction.
+"""The detail pane: the selected row's preview, full path and every top-k prediction.
 
 The table has room for the top-1 only; this is where the runner-up classes
 (often the interesting part: "tabby" vs "tiger cat") and the full error
-message are read.
+message are read. The preview is read from the file at the pane's own size
+(a 64 px table thumbnail scaled up would be blurred), on a helper thread so
+moving through rows with the arrow keys never waits for a large PNG; the
+row's thumbnail stands in until it arrives.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from html import escape
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QPalette, QPixmap
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QImage, QImageReader, QPalette, QPixmap
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ..engine.records import ImageResult
@@ -20,9 +24,30 @@ from .results_model import file_name
 PREVIEW_SIZE = 128
 
 
+def read_preview(path: str, side: int) -> QImage:
+    """The image at ``path`` fitted into ``side`` x ``side`` px, EXIF-rotated; null if it cannot be read.
+
+    QImage (not QPixmap) is safe off the GUI thread; a JPEG is decoded at the
+    reduced scale directly, so a 24-megapixel photo costs a few milliseconds.
+    """
+    reader = QImageReader(path)
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if size.isValid() and (size.width() > side or size.height() > side):
+        reader.setScaledSize(size.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio))
+    return reader.read()
+
+
 class DetailPane(QWidget):
+    preview_shown = Signal(str)  # the selected row's path, once its own preview replaced the thumbnail
+    _preview_read = Signal(object, object)  # path, QImage: from the reading thread
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._reader = reader = ThreadPoolExecutor(1, thread_name_prefix="preview")
+        self._selected: str | None = None
+        self._preview_read.connect(self._show_preview)
+        self.destroyed.connect(lambda: reader.shutdown(wait=False, cancel_futures=True))
         self.preview = QLabel()
         self.preview.setFixedSize(PREVIEW_SIZE, PREVIEW_SIZE)
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -42,18 +67,29 @@ class DetailPane(QWidget):
         if thumbnail is None or thumbnail.isNull():
             self.preview.clear()
         else:
-            self.preview.setPixmap(
-                thumbnail.scaled(
-                    PREVIEW_SIZE,
-                    PREVIEW_SIZE,
-                    Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation,
-                )
-            )
+            self.preview.setPixmap(thumbnail)  # shown as it is until the sharp preview arrives
+        self._selected = result.path if result is not None and result.status == "ok" else None
+        if self._selected is not None:
+            side = round(PREVIEW_SIZE * self.devicePixelRatioF())
+            self._reader.submit(self._read, self._selected, side)
         if result is None:
             self.text.setText("<i>Select a row to see its top-5 predictions.</i>")
             return
         self.text.setText(self._html(result))
+
+    def _read(self, path: str, side: int) -> None:
+        """Reading thread: skipped when the selection has already moved on."""
+        if path == self._selected:
+            self._preview_read.emit(path, read_preview(path, side))
+
+    @Slot(object, object)
+    def _show_preview(self, path: str, image: QImage) -> None:
+        if path != self._selected or image.isNull():
+            return
+        pixmap = QPixmap.fromImage(image)
+        pixmap.setDevicePixelRatio(self.devicePixelRatioF())
+        self.preview.setPixmap(pixmap)
+        self.preview_shown.emit(path)
 
     def _html(self, result: ImageResult) -> str:
         header = (

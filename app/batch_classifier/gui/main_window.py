@@ -13,7 +13,6 @@ next start to offer back (``shared/design.md``, "Closing the window").
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from pathlib import Path
@@ -109,10 +108,6 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(960, 640)
         self._restore_geometry()
         self._update_actions()
-        # torch, torchvision and Qt leave ~350,000 long-lived objects that a full cyclic-GC pass
-        # would walk (measured: 230 ms, on whichever thread triggers it, holding the GIL, so the
-        # GUI freezes). They live as long as the process: take them out of the collector's sight.
-        gc.freeze()
 
     # --- construction ----------------------------------------------------------------------
 
