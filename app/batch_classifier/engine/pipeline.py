@@ -92,7 +92,10 @@ class RunSummary:
 
     def describe(self) -> str:
         """One line for a person: the same words on the command line and in the window."""
-        text = f"{self.images:,} images, {self.errors:,} errors"
+        text = f"{self.images:,} images"
+        if self.duplicates:  # next to the count it explains, where a narrow status bar still shows it
+            text += f" ({duplicates_note(self.duplicates)})"
+        text += f", {self.errors:,} errors"
         if self.classified:
             text += (
                 f": {self.classified:,} classified at {self.images_per_s:,.1f} img/s, "
@@ -104,8 +107,6 @@ class RunSummary:
         if self.unreadable_folders:
             count = len(self.unreadable_folders)
             text += f", {count:,} folder{'s' if count > 1 else ''} could not be read"
-        if self.duplicates:
-            text += f", {duplicates_note(self.duplicates)}"
         if self.oom_cap is not None:
             text += f", batch size capped at {self.oom_cap} after running out of memory"
         return text
