@@ -13,7 +13,7 @@ from batch_classifier.engine.compare import Comparison, ModelFailed, ModelSweep,
 from batch_classifier.engine.devices import MemoryReading
 from batch_classifier.engine.pipeline import RunConfig
 from batch_classifier.engine.sweep import SweepBudget, SweepPoint, SweepResult
-from batch_classifier.engine.sweep_chart import _PALETTE, _PANEL, save_comparison_chart
+from batch_classifier.engine.sweep_chart import PALETTE, _PANEL, save_comparison_chart
 from support import write_colour_images
 
 QUICK = SweepBudget(warmup=0, min_repeats=1, max_repeats=1, min_seconds=0.0)
@@ -132,5 +132,5 @@ def test_chart_draws_every_model_in_the_plots_and_names_it_below(tmp_path: Path)
         width, height = pixels.size
         plots = {pixels.getpixel((x, y)) for x in range(width) for y in range(30, 30 + _PANEL[1])}
         legend = {pixels.getpixel((x, y)) for x in range(width) for y in range(30 + _PANEL[1], height)}
-    for colour in _PALETTE[:3]:
+    for colour in PALETTE[:3]:
         assert colour in plots and colour in legend

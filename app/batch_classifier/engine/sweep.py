@@ -30,6 +30,8 @@ _GOOD_ENOUGH = 0.95
 LARGEST_SWEEP_SIZE = 1024
 """The largest size a sweep tries by default (on CUDA). The window's batch-size slider and its per-size
 axes reach this far, so the size a sweep recommends can always be shown and applied."""
+LARGEST_SWEEP_POWER = LARGEST_SWEEP_SIZE.bit_length() - 1
+"""log2 of LARGEST_SWEEP_SIZE: the last stop of the slider and of the log2 batch-size axes."""
 
 
 @dataclass(frozen=True)

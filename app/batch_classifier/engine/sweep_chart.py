@@ -31,7 +31,7 @@ _GREEN = (44, 160, 44)
 _GREY = (200, 200, 200)
 _INK = (30, 30, 30)
 # One colour per model (matplotlib's tab10), in the order the models were given.
-_PALETTE = (
+PALETTE = (
     (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
     (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
 )
@@ -139,7 +139,7 @@ def save_comparison_chart(comparison: Comparison, title: str, path: str | Path) 
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default()
     draw.text((image.width // 2, 12), title, fill=_INK, font=font, anchor="mm")
-    colours = [_PALETTE[index % len(_PALETTE)] for index in range(len(sweeps))]
+    colours = [PALETTE[index % len(PALETTE)] for index in range(len(sweeps))]
     measured = [[point for point in sweep.result.points if not point.out_of_memory] for sweep in sweeps]
     rings = [sweep.result.best_batch_size for sweep in sweeps]
     throughput = [

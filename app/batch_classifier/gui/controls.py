@@ -35,11 +35,10 @@ from ..engine.fidelity import PREPROCESS_CHOICES, PREPROCESS_HELP
 from ..engine.models import FEATURED_TORCHVISION, ModelInfo
 from ..engine.pipeline import DECODE_CHOICES, RunConfig
 from ..engine.runtimes import RUNTIME_CHOICES, RUNTIME_HELP
-from ..engine.sweep import LARGEST_SWEEP_SIZE
+from ..engine.sweep import LARGEST_SWEEP_POWER, LARGEST_SWEEP_SIZE
 from . import settings as keys
 from .settings import Settings
 
-_MAX_POWER = int(math.log2(LARGEST_SWEEP_SIZE))
 SLIDER_DEBOUNCE_MS = 200
 _OPEN_MODEL_FILE = "\0open-model-file"
 _DOWNLOAD_MARK = "  (download)"
@@ -112,7 +111,7 @@ class RunControls(QWidget):
         self.preprocess_note.setEnabled(False)  # drawn in the muted colour of a hint
 
         self.batch_slider = QSlider(Qt.Orientation.Horizontal)
-        self.batch_slider.setRange(0, _MAX_POWER)
+        self.batch_slider.setRange(0, LARGEST_SWEEP_POWER)
         self.batch_slider.setPageStep(1)
         self.batch_slider.setTickPosition(QSlider.TickPosition.TicksBelow)
         self.batch_slider.setTickInterval(1)
@@ -191,7 +190,7 @@ class RunControls(QWidget):
         batch_label.setBuddy(self.batch_slider)
         form.addRow(batch_label, batch_row)
         scale = QHBoxLayout()
-        marks = ("1", str(2 ** (_MAX_POWER // 2)), str(LARGEST_SWEEP_SIZE))
+        marks = ("1", str(2 ** (LARGEST_SWEEP_POWER // 2)), str(LARGEST_SWEEP_SIZE))
         for text in marks:
             label = QLabel(text)
             label.setEnabled(False)

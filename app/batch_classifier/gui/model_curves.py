@@ -22,9 +22,8 @@ from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
 from ..engine.compare import ModelSweep
 from ..engine.sweep import SweepPoint
-from ..engine.sweep_chart import _PALETTE
-from .plots import _BatchSizeAxis, _Legend
-
+from ..engine.sweep_chart import PALETTE
+from .plot_parts import BatchSizeAxis, Legend, follow_palette
 
 
 def shown_name(model: str) -> str:
@@ -46,9 +45,9 @@ class ModelCurves(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.size_plot = pg.PlotWidget(axisItems={"bottom": _BatchSizeAxis()})
-        self.memory_plot = pg.PlotWidget(axisItems={"bottom": _BatchSizeAxis()})
-        self.size_legend, self.memory_legend = _Legend(), _Legend()
+        self.size_plot = pg.PlotWidget(axisItems={"bottom": BatchSizeAxis()})
+        self.memory_plot = pg.PlotWidget(axisItems={"bottom": BatchSizeAxis()})
+        self.size_legend, self.memory_legend = Legend(), Legend()
         for plot, unit in ((self.size_plot, "img/s"), (self.memory_plot, "MB")):
             plot.setLabel("bottom", "batch size (log2)")
             plot.setLabel("left", unit)
@@ -88,7 +87,7 @@ class ModelCurves(QWidget):
         """A model is about to be measured: its curve (and legend entry) appears, empty."""
         if model in self._curves:
             return
-        colour = QColor(*_PALETTE[len(self._curves) % len(_PALETTE)])
+        colour = QColor(*PALETTE[len(self._curves) % len(PALETTE)])
         pen = pg.mkPen(colour, width=2)
         throughput = self.size_plot.plot([], [], pen=pen, symbol="o", symbolSize=6, symbolBrush=colour,
                                          symbolPen=None, antialias=False)
@@ -138,7 +137,7 @@ class ModelCurves(QWidget):
             self._fit(legend)
 
     @staticmethod
-    def _fit(legend: _Legend) -> None:
+    def _fit(legend: Legend) -> None:
         legend.setMinimumHeight(max(0, legend.heightForWidth(legend.width())))
 
     def _span(self) -> None:
@@ -160,12 +159,7 @@ class ModelCurves(QWidget):
 
     def _apply_palette(self) -> None:
         """Drawn in the window's colours, as the live plots are, so light and dark themes both read."""
-        background = self.palette().color(QPalette.ColorRole.Base)
         text = self.palette().color(QPalette.ColorRole.Text)
         for plot, title in self._titles.items():
-            plot.setBackground(background)
+            follow_palette(plot, self.palette())
             plot.setTitle(title, color=text.name())
-            for side in ("left", "bottom"):
-                axis = plot.getPlotItem().getAxis(side)
-                axis.setPen(text)
-                axis.setTextPen(text)

@@ -49,7 +49,8 @@ from ..engine.devices import MemoryKind, label_for
 from ..engine.records import BatchStats
 from ..engine.runtimes import RUNTIME_CHOICES
 from ..engine.stage_times import STAGES
-from ..engine.sweep import LARGEST_SWEEP_SIZE, SweepPoint, SweepResult
+from ..engine.sweep import LARGEST_SWEEP_POWER, SweepPoint, SweepResult
+from .plot_parts import BatchSizeAxis, Legend, follow_palette
 from .stage_plot import IDLE_TEXT as STAGE_IDLE_TEXT
 from .stage_plot import STAGE_COLOURS, StageBars
 
@@ -61,7 +62,6 @@ ROLLING = 10
 PLOT_MIN_WIDTH = 300
 """Narrower than this, a plot's title, ticks and legend no longer fit side by side with the others."""
 SIDE_BY_SIDE_WIDTH = 4 * PLOT_MIN_WIDTH + 18
-_MAX_POWER = int(math.log2(LARGEST_SWEEP_SIZE))
 _TIME, _SIZE, _MEMORY, _STAGES = "time", "size", "memory", "stages"
 _ALL = (_TIME, _SIZE, _MEMORY, _STAGES)
 _PER_SIZE = (_SIZE, _MEMORY, _STAGES)
@@ -159,56 +159,6 @@ class _Buffers:
     """What the last reading measured; None until a batch has run the model."""
 
 
-class _BatchSizeAxis(pg.AxisItem):
-    """Batch sizes on a log2 scale, labelled with the sizes themselves (1, 2, 4 … 1024), or plain numbers."""
-
-    def __init__(self) -> None:
-        super().__init__("bottom")
-        self.per_batch_size(True)
-
-    def per_batch_size(self, on: bool) -> None:
-        self.setTicks(
-            [
-                [(power, str(2**power)) for power in range(0, _MAX_POWER + 1, 2)],
-                [(power, str(2**power)) for power in range(1, _MAX_POWER + 1, 2)],
-            ]
-            if on
-            else None
-        )
-
-
-class _Legend(QLabel):
-    """A legend as a line of text under its plot: it never covers the data, and wraps when narrow."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setWordWrap(True)
-        self.setTextFormat(Qt.TextFormat.RichText)
-        self.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
-        self._entries: dict[str, tuple[str, QColor, bool]] = {}
-
-    def set_entry(self, text: str, mark: str, color: QColor, shown: bool = True) -> None:
-        """Add or update the entry ``text``, drawn as ``mark`` in ``color``; hidden entries keep their place."""
-        self._entries[text] = (mark, color, shown)
-        self._render()
-
-    def set_entries(self, entries: list[tuple[str, str, QColor]]) -> None:
-        self._entries = {text: (mark, color, True) for text, mark, color in entries}
-        self._render()
-
-    def entries(self) -> list[str]:
-        """The texts shown, in order."""
-        return [text for text, (_, _, shown) in self._entries.items() if shown]
-
-    def _render(self) -> None:
-        parts = [
-            f'<span style="white-space:nowrap"><span style="color:{color.name()}">{mark}</span>&nbsp;{text}</span>'
-            for text, (mark, color, shown) in self._entries.items()
-            if shown
-        ]
-        self.setText(" &nbsp; ".join(parts))
-
-
 def _other_sweep_entry(runtime: str) -> str:
     return f"sweep on {runtime}"
 
@@ -266,12 +216,12 @@ class BatchPlots(QWidget):
         self._titles: dict[pg.PlotWidget, str] = {}
 
         self.time_plot = pg.PlotWidget()
-        self.size_plot = pg.PlotWidget(axisItems={"bottom": _BatchSizeAxis()})
-        self.memory_axis = _BatchSizeAxis()
+        self.size_plot = pg.PlotWidget(axisItems={"bottom": BatchSizeAxis()})
+        self.memory_axis = BatchSizeAxis()
         self.memory_plot = pg.PlotWidget(axisItems={"bottom": self.memory_axis})
-        self.stage_plot = pg.PlotWidget(axisItems={"bottom": _BatchSizeAxis()})
-        self.time_legend, self.size_legend, self.memory_legend = _Legend(), _Legend(), _Legend()
-        self.stage_legend = _Legend()
+        self.stage_plot = pg.PlotWidget(axisItems={"bottom": BatchSizeAxis()})
+        self.time_legend, self.size_legend, self.memory_legend = Legend(), Legend(), Legend()
+        self.stage_legend = Legend()
         self.stage_summary = QLabel(STAGE_IDLE_TEXT)
         self.stage_summary.setWordWrap(True)
         self.stage_summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
@@ -332,7 +282,7 @@ class BatchPlots(QWidget):
     # --- construction --------------------------------------------------------------------
 
     @staticmethod
-    def _panel(plot: pg.PlotWidget, legend: _Legend) -> QWidget:
+    def _panel(plot: pg.PlotWidget, legend: Legend) -> QWidget:
         panel = QWidget()
         layout = QVBoxLayout(panel)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -384,7 +334,7 @@ class BatchPlots(QWidget):
             item.setDownsampling(auto=True, mode="peak")
             item.setClipToView(True)
         for plot in (self.size_plot, self.stage_plot):
-            plot.setLimits(xMin=-0.5, xMax=_MAX_POWER + 0.5)
+            plot.setLimits(xMin=-0.5, xMax=LARGEST_SWEEP_POWER + 0.5)
         for plot in (self.time_plot, self.size_plot, self.stage_plot):
             plot.setLimits(yMin=0)  # throughput is drawn from zero: a 5 % wobble must not look like a cliff
             plot.enableAutoRange(axis="y", enable=False)
@@ -716,7 +666,7 @@ class BatchPlots(QWidget):
         self._set_title(self.memory_plot, "Memory" if kind is None else f"{label_for(kind)} {axis}")
         self.memory_axis.per_batch_size(per_size)
         self.memory_plot.setLimits(
-            xMin=-0.5 if per_size else None, xMax=_MAX_POWER + 0.5 if per_size else None
+            xMin=-0.5 if per_size else None, xMax=LARGEST_SWEEP_POWER + 0.5 if per_size else None
         )
         if kind == "cuda":
             self.memory_plot.setLabel("bottom", "images per batch (log₂)")
@@ -748,15 +698,7 @@ class BatchPlots(QWidget):
 
     def _apply_palette(self) -> None:
         """pyqtgraph draws black on its own; follow the window's palette so light and dark both read."""
-        palette = self.palette()
-        background = palette.color(QPalette.ColorRole.Base)
-        text = palette.color(QPalette.ColorRole.Text)
         for plot in self._plots():
-            plot.setBackground(background)
+            follow_palette(plot, self.palette())
             self._set_title(plot, self._titles[plot])
-            item = plot.getPlotItem()
-            for side in ("left", "bottom"):
-                axis = item.getAxis(side)
-                axis.setPen(text)
-                axis.setTextPen(text)
         self._dirty.update(_ALL)
