@@ -75,3 +75,16 @@ def misbehaving_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str
 def unreadable_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> UnreadableTree:
     """Two good images beside a folder whose listing is refused and one whose path is too long."""
     return build_unreadable_tree(tmp_path / "tree", monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def ray_instance():
+    """One local Ray instance for every cluster test of the session: two CPUs, no dashboard.
+
+    Each cluster run starts its own actors (a process that imports torch and
+    loads the model), so the tests keep their runs few and small.
+    """
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -3,8 +3,11 @@ it is the window's export's last column, and the sort follows it."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 from batch_classifier.engine.accuracy import Scorecard
-from batch_classifier.engine.csv_output import CORRECTION_COLUMN, format_rows, header, row_cells
+from batch_classifier.engine.csv_output import CORRECTION_COLUMN, format_rows, header
 from batch_classifier.engine.records import ImageResult, Prediction
 from batch_classifier.engine.sorting import ERRORS_FOLDER, UNKNOWN_FOLDER, items_from_results
 
@@ -32,7 +35,8 @@ def test_a_correction_is_the_truth_it_is_judged_against() -> None:
 def test_the_window_export_appends_corrected_label_last_and_the_command_line_has_none() -> None:
     assert header(2)[-1] == "correct" and CORRECTION_COLUMN not in header(2)
     assert header(2, corrections=True) == [*header(2), "corrected_label"]
-    cells = row_cells(row("a.png", "cat", 0.9, corrected_label="=dog"), 2, corrections=True)
+    line = format_rows([row("a.png", "cat", 0.9, corrected_label="=dog")], 2, with_header=False, corrections=True)
+    cells = next(csv.reader(io.StringIO(line)))
     assert len(cells) == len(header(2, corrections=True))
     assert cells[-1] == "'=dog", "a correction is written as text, never as a formula"
     assert format_rows([row("a.png", "cat", 0.9)], 2, with_header=True).splitlines()[0] == ",".join(header(2))

@@ -25,6 +25,7 @@ from PIL import Image
 
 from . import __version__
 from .compare_cli import model_list, run_compare
+from .engine.cluster import ClusterBatch, ClusterClassifier, ClusterUnavailable
 from .engine.compare import ModelFailed
 from .engine.control import MAX_BATCH_SIZE
 from .engine.csv_output import CsvMismatchError, CsvResultWriter
@@ -175,6 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --resume, keep the error rows as they are instead of trying those images again",
     )
     classify.add_argument("--quiet", action="store_true", help="no progress line")
+    classify.add_argument(
+        "--ray", action="store_true",
+        help="run on a Ray cluster (Ray Data): --ray-address, else RAY_ADDRESS, else a local Ray instance",
+    )
+    classify.add_argument(
+        "--ray-address", metavar="ADDRESS",
+        help="with --ray: the cluster to attach to (auto, HOST:PORT or ray://HOST:PORT)",
+    )
     add_assessment_options(classify)
 
     bench = commands.add_parser("bench", help="measure throughput and memory per batch size")
@@ -215,11 +224,14 @@ def _config(args: argparse.Namespace, **overrides: object) -> RunConfig:
     )
 
 
-def _load(config: RunConfig) -> Classifier:
+def _load(config: RunConfig, ray_address: str | None = None, on_ray: bool = False) -> Classifier | ClusterClassifier:
     download = download_progress()
     try:
-        classifier = Classifier(config, on_download=download, on_stage=_print_stage)
-    except START_ERRORS as error:
+        if on_ray:
+            classifier: Classifier | ClusterClassifier = ClusterClassifier(config, ray_address, download)
+        else:
+            classifier = Classifier(config, on_download=download, on_stage=_print_stage)
+    except (*START_ERRORS, ClusterUnavailable) as error:
         raise CannotStart(str(error)) from None
     finally:
         download.close()
@@ -299,8 +311,24 @@ def run_classify(args: argparse.Namespace, stops: StopSignals) -> int:
             recursive=args.recursive,
             decode_workers=args.decode_workers,
             thumbnails=False,
-        )
+        ),
+        args.ray_address,
+        args.ray,
     )
+    try:
+        return _classify_with(args, stops, plan, assessor, classifier)
+    finally:
+        if isinstance(classifier, ClusterClassifier):
+            classifier.close()
+
+
+def _classify_with(
+    args: argparse.Namespace,
+    stops: StopSignals,
+    plan: OutputPlan,
+    assessor: Assessor,
+    classifier: Classifier | ClusterClassifier,
+) -> int:
     top_k = classifier.runner.top_k
     assessor.start(classifier.model.labels, top_k)
     if args.top_k is not None and top_k < args.top_k:
@@ -336,9 +364,10 @@ def run_classify(args: argparse.Namespace, stops: StopSignals) -> int:
             writer = _open_csv(plan, top_k)
             if identity is not None and writer.writing_path is not None:
                 _write_sidecar(writer.writing_path, identity)
+        where = f" at {classifier.address}" if isinstance(classifier, ClusterClassifier) else ""
         sys.stderr.write(
-            f"{classifier.model.name} on {classifier.device_name}, {classifier.precision}, {classifier.runner.runtime}, "
-            f"batch size {classifier.default_batch_size}"
+            f"{classifier.model.name} on {classifier.device_name}{where}, {classifier.precision}, "
+            f"{classifier.runner.runtime}, batch size {classifier.default_batch_size}"
             + (_resume_note(resumed, plan.path) if resumed is not None else "")
             + "\n"
         )
@@ -358,7 +387,7 @@ def _resume_note(resumed: ResumePlan, path: str) -> str:
 
 def _run(
     args: argparse.Namespace,
-    classifier: Classifier,
+    classifier: Classifier | ClusterClassifier,
     assessor: Assessor,
     writer: CsvResultWriter,
     walk: SourceWalk,
@@ -385,22 +414,31 @@ def _classify(
 ) -> int:
     errors = 0
 
-    def write_batch(outcome: BatchOutcome) -> None:
+    def written(write: Callable[[], None], batch_errors: int) -> None:
         nonlocal errors
         try:
-            writer.write_batch(assessor.annotate(outcome.results))
+            write()
         except BrokenPipeError:
             raise
         except OSError as error:
             raise _WriteFailed(error) from None
-        errors += outcome.stats.errors
+        errors += batch_errors
         if progress is not None:
             progress.update(writer.rows_written, errors)
+
+    def write_batch(outcome: BatchOutcome) -> None:
+        written(lambda: writer.write_batch(assessor.annotate(outcome.results)), outcome.stats.errors)
+
+    def write_block(block: ClusterBatch) -> None:
+        written(lambda: writer.write_columns(assessor.annotate_columns(block.columns)), block.columns.errors)
 
     control = classifier.new_control()
     stops.attach(control)
     try:
-        summary = classifier.classify_walk(walk, control, write_batch)
+        if isinstance(classifier, ClusterClassifier):
+            summary = classifier.classify(walk.paths, control, write_block, skip=walk.skip)
+        else:
+            summary = classifier.classify_walk(walk, control, write_batch)
     except Interrupted as stop:
         return _stopped(stop.exit_status, writer, plan)
     except _WriteFailed as failure:
@@ -426,7 +464,7 @@ def _classify(
     return EXIT_OK
 
 
-def _assess(assessor: Assessor, classifier: Classifier, args: argparse.Namespace) -> None:
+def _assess(assessor: Assessor, classifier: Classifier | ClusterClassifier, args: argparse.Namespace) -> None:
     try:
         assessor.finish(f"{classifier.model.name}: {', '.join(map(str, args.paths))}")
     except AssessmentRefused as error:
@@ -635,6 +673,8 @@ def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     """Clashes argparse cannot express alone: usage errors, exit 2 like the rest."""
     if args.command == "classify" and args.resume and args.csv in (None, STDOUT):
         parser.error("--resume needs --csv naming the file to continue")
+    if args.command == "classify" and args.ray_address and not args.ray:
+        parser.error("--ray-address needs --ray")
     if args.command == "bench":
         if STDOUT in (args.json, args.plot):
             parser.error("bench prints its table on standard output: give --json and --plot file names")

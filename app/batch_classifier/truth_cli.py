@@ -17,6 +17,7 @@ from typing import TextIO
 from .engine.accuracy import Scorecard, summary_lines
 from .engine.accuracy_files import existing_report_files, write_report
 from .engine.records import ImageResult
+from .engine.result_columns import ResultColumns
 from .engine.truth import TruthError, annotate, read_truth_csv, truth_for
 
 
@@ -92,6 +93,12 @@ class Assessor:
         if self._scorecard is not None:
             self._scorecard.add(rows)
         return rows
+
+    def annotate_columns(self, columns: ResultColumns) -> ResultColumns:
+        """``annotate`` for rows in columns; rows pass as they are when there is neither truth nor threshold."""
+        if self._truth is None and not self.min_confidence:
+            return columns
+        return ResultColumns.from_results(self.annotate(columns.to_results()), len(columns.labels))
 
     def finish(self, title: str, stream: TextIO | None = None) -> None:
         """Say how many rows the threshold relabelled; print the accuracy summary and write the report."""

@@ -1,0 +1,458 @@
+"""The same run on a Ray cluster (Ray Data): the only module that imports ray, and only when asked to.
+
+    driver: sources -> path chunks -> ray.data (streaming) -> map_batches(ClassifierActor,
+            compute=ActorPoolStrategy) -> iter_batches -> rows in columns -> the caller's writer
+    actor:  one Classifier; each chunk of paths goes through the engine's own decode
+            pool, batcher and runner, and every failure is an error row
+
+Paths stream: a small actor on the driver's node walks the inputs with
+``iter_sources`` (same order, duplicates and ``--resume`` skips as a local
+run) and hands out numbered chunks, so ten million paths never sit in one
+list. A chunk asked for again (Ray retrying a task) is walked to again, so
+it holds the same paths. Actors never raise for an image, so Ray's
+per-block error handling is never needed; a worker that dies is restarted
+by Ray and its chunk runs again, and since rows only reach the driver with
+their finished block, every image is in the output exactly once.
+
+Paths are sent as bytes and rows come back as Arrow columns: a name that is
+not UTF-8 survives the trip, and the driver turns a block into columns
+without building an object per row (``result_columns.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import pickle
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from itertools import islice
+from typing import Any
+
+from .control import RunControl
+from .pipeline import Classifier, RunConfig, RunSummary
+from .records import BatchStats, ImageResult
+from .result_columns import ResultColumns
+from .sources import SourceItem, UnreadableFolder, count_sources, iter_sources
+
+RAY_MISSING = 'running on a Ray cluster needs Ray: pip install "batch-classifier[cluster]"'
+MIN_CHUNK_ROWS = 64
+CHUNKS_PER_BATCH = 8
+"""A chunk holds this many batches: the actor's pipeline drains at the end of
+each chunk, so a chunk of one batch would leave the model idle half the time."""
+START_TIMEOUT_S = 600
+"""How long the run waits for its actors (model loaded) before saying the cluster cannot host them."""
+UNREADABLE_HERE = ("file not found", "broken symbolic link", "permission denied")
+"""Error rows that may mean the file is only missing on this node, not everywhere."""
+_SURROGATES = "surrogateescape"
+
+
+class ClusterUnavailable(Exception):
+    """Ray is missing, the cluster cannot be reached, or it cannot host the actors: one line for the user."""
+
+
+@dataclass(frozen=True)
+class ActorBatch:
+    """One batch an actor ran, and which actor: the plots file the stats, the memory plot per actor."""
+
+    actor: str
+    node: str
+    """The Ray node ID the actor ran on."""
+    stats: BatchStats
+
+
+@dataclass(frozen=True)
+class ClusterBatch:
+    """What the driver hands its caller for each finished block: rows in columns, and the batches behind them."""
+
+    columns: ResultColumns
+    batches: tuple[ActorBatch, ...]
+
+
+@dataclass(frozen=True)
+class ActorPlan:
+    """How many classifier actors the cluster gets and what each reserves."""
+
+    actors: int
+    num_cpus: float
+    num_gpus: float
+
+    def describe(self) -> str:
+        kind = "GPU" if self.num_gpus else "CPU"
+        return f"{self.actors} {kind} actor{'s' if self.actors != 1 else ''}"
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401 - the extra, not only ray's core
+    except ImportError:
+        raise ClusterUnavailable(RAY_MISSING) from None
+    return ray
+
+
+def plan_actors(nodes: Iterable[dict[str, Any]], device: str) -> ActorPlan:
+    """One actor per GPU when the cluster has GPUs (and the run may use them), else one per node.
+
+    A CPU actor reserves the smallest node's CPUs, so it gets a node to
+    itself: its model's threads use every core there, and two actors on
+    one node would only fight over them.
+    """
+    alive = [node["Resources"] for node in nodes if node.get("Alive")]
+    gpus = int(sum(resources.get("GPU", 0) for resources in alive))
+    if gpus and device != "cpu":
+        return ActorPlan(gpus, 1.0, 1.0)
+    cpu_nodes = [resources.get("CPU", 0) for resources in alive if resources.get("CPU", 0) >= 1]
+    if not cpu_nodes:
+        raise ClusterUnavailable("the Ray cluster has no node with a CPU to run on")
+    return ActorPlan(len(cpu_nodes), float(min(cpu_nodes)), 0.0)
+
+
+def chunk_rows(batch_size: int) -> int:
+    return max(MIN_CHUNK_ROWS, CHUNKS_PER_BATCH * batch_size)
+
+
+def _enter(cwd: str) -> None:
+    """Work in the driver's folder, so relative inputs name the same files (on shared storage) on every node."""
+    try:
+        os.chdir(cwd)
+    except OSError:
+        pass  # not on this node: its relative paths give error rows that say so
+
+
+# --------------------------------------------------------------------------- on the driver's node
+
+
+class PathSource:
+    """Walks the inputs (on the driver's node) and hands them out in numbered chunks of ``rows``.
+
+    The last chunk takes everything the walk still yields, so a file that
+    appeared after the driver counted is not left out.
+    """
+
+    def __init__(self, cwd: str, paths: list[str], recursive: bool, skip: frozenset[str], rows: int,
+                 chunks: int) -> None:
+        _enter(cwd)
+        self._paths, self._recursive, self._skip = paths, recursive, skip
+        self._rows, self._chunks = rows, chunks
+        self._restart()
+
+    def _restart(self) -> None:
+        self._unreadable: list[UnreadableFolder] = []
+        self._items = iter_sources(self._paths, self._recursive, self._skip, on_unreadable=self._unreadable.append)
+        self._next = 0
+        self._ahead: dict[int, list[tuple[int, bytes]]] = {}
+
+    def chunk(self, number: int) -> list[tuple[int, bytes]]:
+        if number in self._ahead:
+            return self._ahead.pop(number)
+        if number < self._next:
+            self._restart()  # asked again after a failure: the same walk gives the same chunk
+        while True:
+            current = self._next
+            self._next += 1
+            taken = self._items if current == self._chunks - 1 else islice(self._items, self._rows)
+            rows = [(item.index, os.fsencode(item.path)) for item in taken]
+            if current == number:
+                return rows
+            self._ahead[current] = rows
+
+    def unreadable(self) -> list[UnreadableFolder]:
+        return self._unreadable
+
+
+def chunk_datasource(ray: Any, source: Any, chunks: int, rows: int) -> Any:
+    """A Ray Data source of ``chunks`` read tasks, each asking the path source for its chunk (no CPU reserved).
+
+    The read tasks reserve no CPU: the classifier actors hold every core
+    they asked for, and a read that waited for a free core would wait forever.
+    """
+    import pyarrow as pa
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import Datasource, ReadTask
+
+    def read(number: int) -> Callable[[], list[Any]]:
+        def read_chunk() -> list[Any]:
+            pairs = ray.get(source.chunk.remote(number))
+            return [pa.table({
+                "index": pa.array([index for index, _ in pairs], pa.int64()),
+                "path": pa.array([path for _, path in pairs], pa.binary()),
+            })]
+
+        return read_chunk
+
+    class Chunks(Datasource):
+        def estimate_inmemory_data_size(self) -> int | None:
+            return None
+
+        def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
+                           data_context: Any = None) -> list[Any]:
+            return [ReadTask(read(number), BlockMetadata(None, None, None, None)) for number in range(chunks)]
+
+    return ray.data.read_datasource(Chunks(), num_cpus=0, override_num_blocks=chunks)
+
+
+# --------------------------------------------------------------------------- on each actor
+
+
+class ClassifierActor:
+    """One loaded ``Classifier`` per Ray actor; each call classifies a chunk of paths with the engine's pipeline."""
+
+    def __init__(self, config: RunConfig, cwd: str, driver_node: str) -> None:
+        import ray
+
+        _enter(cwd)
+        self._classifier = Classifier(config)
+        self._node = ray.get_runtime_context().get_node_id()
+        self._foreign = self._node != driver_node
+        self._host = socket.gethostname()
+        self.name = f"{self._host} pid {os.getpid()} ({self._classifier.device_name})"
+        self._batches = 0
+
+    def __call__(self, chunk: Any) -> Any:
+        items = [
+            SourceItem(index, os.fsdecode(path))
+            for index, path in zip(chunk["index"].to_pylist(), chunk["path"].to_pylist(), strict=True)
+        ]
+        control = self._classifier.new_control()
+        results: list[ImageResult] = []
+        marks: list[bytes] = []
+
+        def keep(outcome: Any) -> None:
+            """Each batch's stats ride on its first row; the other rows carry none."""
+            results.extend(self._here(row) for row in outcome.results)
+            marks.append(pickle.dumps(ActorBatch(self.name, self._node, self._numbered(outcome.stats))))
+            marks.extend([b""] * (len(outcome.results) - 1))
+
+        self._classifier.classify_items(items, control, keep)
+        return to_arrow(ResultColumns.from_results(results, self._classifier.runner.top_k), marks)
+
+    def _numbered(self, stats: BatchStats) -> BatchStats:
+        """Number batches across this actor's life, so only its very first one counts as warm-up."""
+        numbered = replace(stats, batch_index=self._batches, warmup=self._batches == 0)
+        self._batches += 1
+        return numbered
+
+    def _here(self, row: ImageResult) -> ImageResult:
+        """An error that may only be this node's view of the storage says which node, and what it needs."""
+        if self._foreign and row.status == "error" and row.error in UNREADABLE_HERE:
+            return replace(row, error=f"{row.error} on node {self._host}: every node must see the inputs "
+                                      "at the same paths (shared storage)")
+        return row
+
+
+# --------------------------------------------------------------------------- rows across the wire
+
+
+_TEXT_COLUMNS = ("path", "status", "error", "model", "device", "runtime", "preprocess", "label", "top1_label",
+                 "true_label", "corrected_label")
+
+
+def to_arrow(columns: ResultColumns, stats: list[bytes]) -> Any:
+    """Rows as an Arrow table: text as bytes (names that are not UTF-8 survive), nulls for missing guesses."""
+    import pyarrow as pa
+
+    def text(values: Iterable[str]) -> Any:
+        return pa.array([value.encode("utf-8", _SURROGATES) for value in values], pa.binary())
+
+    table: dict[str, Any] = {"index": pa.array(columns.index, pa.int64())}
+    table.update({name: text(getattr(columns, name)) for name in _TEXT_COLUMNS})
+    for rank, (labels, confidences) in enumerate(zip(columns.labels, columns.confidences, strict=True)):
+        table[f"label_{rank + 1}"] = text(labels)
+        table[f"confidence_{rank + 1}"] = pa.array(confidences, pa.float64())
+    table["batch_size"] = pa.array(columns.batch_size, pa.int64())
+    table["correct"] = pa.array(columns.correct, pa.bool_())
+    table["min_confidence"] = pa.array(columns.min_confidence, pa.float64())
+    table["batch_stats"] = pa.array(stats, pa.binary())
+    return pa.table(table)
+
+
+def _texts(array: Any) -> list[str]:
+    """A bytes column as text; each distinct value is decoded once (labels, models and statuses repeat)."""
+    encoded = array.dictionary_encode()
+    if hasattr(encoded, "combine_chunks"):
+        encoded = encoded.combine_chunks()
+    words = [value.decode("utf-8", _SURROGATES) for value in encoded.dictionary.to_pylist()]
+    return [words[index] for index in encoded.indices.to_pylist()]
+
+
+def from_arrow(table: Any, top_k: int) -> ClusterBatch:
+    """The rows and batch stats of one block the actors sent back."""
+    text = {name: _texts(table.column(name)) for name in _TEXT_COLUMNS}
+    ranks = range(1, top_k + 1)
+    columns = ResultColumns(
+        index=table.column("index").to_pylist(),
+        labels=[_texts(table.column(f"label_{rank}")) for rank in ranks],
+        confidences=[table.column(f"confidence_{rank}").to_pylist() for rank in ranks],
+        batch_size=table.column("batch_size").to_pylist(),
+        correct=table.column("correct").to_pylist(),
+        min_confidence=table.column("min_confidence").to_pylist(),
+        **text,
+    )
+    batches = tuple(pickle.loads(blob) for blob in table.column("batch_stats").to_pylist() if blob)
+    return ClusterBatch(columns, batches)
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+class ClusterClassifier:
+    """A run's model and settings, checked on the driver, and the cluster it runs on.
+
+    The model loads here too (on the CPU): the run's identity (weights and
+    labels digests), the labels and the top-k come from the driver, so a
+    model that cannot load fails before any actor starts. ``close`` ends a
+    Ray instance this object started; one found running is left alone.
+    """
+
+    def __init__(self, config: RunConfig, address: str | None = None, on_download: Any = None) -> None:
+        self.config = config
+        self.local = Classifier(replace(config, device="cpu", decode="cpu"), on_download=on_download)
+        self.model = self.local.model
+        self.runner = self.local.runner
+        self.precision = config.precision
+        self.precision_note = ""
+        self._ray = import_ray()
+        self._started = _connect(self._ray, address)
+        self.address = address or os.environ.get("RAY_ADDRESS") or "a local Ray instance"
+        self.plan = plan_actors(self._ray.nodes(), config.device)
+        self.device_name = f"Ray ({self.plan.describe()})"
+
+    @property
+    def default_batch_size(self) -> int:
+        return self.config.batch_size or (256 if self.plan.num_gpus else self.local.default_batch_size)
+
+    def new_control(self) -> RunControl:
+        return RunControl(self.config.batch_size, self.config.max_wait_ms)
+
+    def classify(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        control: RunControl | None = None,
+        on_batch: Callable[[ClusterBatch], None] | None = None,
+        skip: frozenset[str] = frozenset(),
+        total: int | None = None,
+    ) -> RunSummary:
+        """Classify every image under ``paths`` on the cluster; ``on_batch`` gets each block's rows as they finish.
+
+        Pause holds the driver (the cluster then stops at Ray's bounded
+        buffers); cancel ends the run after the block in hand. The batch
+        size is fixed for the run: the actors read it when they start.
+        """
+        ray = self._ray
+        control = control or self.new_control()
+        batch_size = control.resolve_batch_size(self.default_batch_size)
+        paths = [os.fspath(path) for path in paths]
+        if total is None:
+            total = count_sources(paths, self.config.recursive, skip)
+        rows = chunk_rows(batch_size)
+        chunks = max(1, math.ceil(total / rows))
+        driver_node = ray.get_runtime_context().get_node_id()
+        source = ray.remote(num_cpus=0, max_restarts=0)(PathSource).options(
+            scheduling_strategy=ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(driver_node, soft=False)
+        ).remote(os.getcwd(), paths, self.config.recursive, skip, rows, chunks)
+        actor_config = replace(self.config, batch_size=batch_size, max_wait_ms=control.max_wait_ms, thumbnails=False)
+        dataset = (
+            chunk_datasource(ray, source, chunks, rows)
+            .map_batches(
+                ClassifierActor,
+                fn_constructor_kwargs={"config": actor_config, "cwd": os.getcwd(), "driver_node": driver_node},
+                compute=ray.data.ActorPoolStrategy(
+                    min_size=self.plan.actors, max_size=self.plan.actors, max_tasks_in_flight_per_actor=2
+                ),
+                batch_size=None,
+                batch_format="pyarrow",
+                num_cpus=self.plan.num_cpus,
+                num_gpus=self.plan.num_gpus,
+            )
+        )
+        started = time.perf_counter()
+        images = errors = classified = batches = 0
+        top_k = self.runner.top_k
+        with _quiet_data_context(ray):
+            blocks = dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=1)
+            try:
+                for table in blocks:
+                    batch = from_arrow(table, top_k)
+                    images += len(batch.columns)
+                    errors += batch.columns.errors
+                    classified += sum(item.stats.images for item in batch.batches)
+                    batches += len(batch.batches)
+                    if on_batch is not None:
+                        on_batch(batch)
+                    if not control.wait_while_paused():
+                        break
+            finally:
+                _close(blocks)
+        unreadable = tuple(ray.get(source.unreadable.remote()))
+        ray.kill(source)
+        elapsed = time.perf_counter() - started
+        return RunSummary(
+            images=images,
+            errors=errors,
+            elapsed_s=elapsed,
+            images_per_s=(images - errors) / elapsed if elapsed > 0 else 0.0,
+            mean_batch_size=classified / batches if batches else 0.0,
+            batches=batches,
+            cancelled=control.cancelled,
+            oom_cap=None,
+            unreadable_folders=unreadable,
+        )
+
+    def close(self) -> None:
+        if self._started:
+            self._started = False
+            self._ray.shutdown()
+
+
+def _close(blocks: Iterator[Any]) -> None:
+    close = getattr(blocks, "close", None)
+    if close is not None:
+        close()
+
+
+def _connect(ray: Any, address: str | None) -> bool:
+    """Attach to ``address`` (or ``RAY_ADDRESS``), else start a local instance; True when this started one.
+
+    A Ray already initialised in this process (a test session, a notebook)
+    is used as it is. The dashboard is never started by us: it executes
+    code for whoever reaches its port.
+    """
+    if ray.is_initialized():
+        return False
+    target = address or os.environ.get("RAY_ADDRESS") or None
+    logging.getLogger("ray").setLevel(logging.WARNING)
+    try:
+        ray.init(address=target, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        where = f"the Ray cluster at {target}" if target else "a local Ray instance"
+        raise ClusterUnavailable(f"cannot reach {where}: {' '.join(str(error).split())}") from None
+    return True
+
+
+class _quiet_data_context:
+    """Ray Data's own progress bars and logs off for the run: the driver prints one progress line of its own."""
+
+    def __init__(self, ray: Any) -> None:
+        self._context = ray.data.DataContext.get_current()
+        self._saved: dict[str, Any] = {}
+
+    def __enter__(self) -> _quiet_data_context:
+        settings = {
+            "enable_progress_bars": False,
+            "print_on_execution_start": False,
+            "enable_auto_log_stats": False,
+            "wait_for_min_actors_s": START_TIMEOUT_S,
+        }
+        for name, value in settings.items():
+            self._saved[name] = getattr(self._context, name)
+            setattr(self._context, name, value)
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for name, value in self._saved.items():
+            setattr(self._context, name, value)
