@@ -270,18 +270,34 @@ def to_arrow(columns: ResultColumns, stats: list[bytes]) -> Any:
     return pa.table(table)
 
 
-def _texts(array: Any) -> list[str]:
-    """A bytes column as text; each distinct value is decoded once (labels, models and statuses repeat)."""
-    encoded = array.dictionary_encode()
-    if hasattr(encoded, "combine_chunks"):
-        encoded = encoded.combine_chunks()
-    words = [value.decode("utf-8", _SURROGATES) for value in encoded.dictionary.to_pylist()]
-    return [words[index] for index in encoded.indices.to_pylist()]
+def _texts(array: Any, repeats: bool = True) -> list[str]:
+    """A bytes column as text, without a Python step per cell where Arrow and numpy can do it.
+
+    A column whose values ``repeats`` (labels, models, statuses) decodes each
+    distinct value once and spreads it with numpy; a column of distinct
+    values (paths) is decoded by Arrow when it is all UTF-8, as nearly
+    always, else cell by cell, so a name that is not UTF-8 comes back with
+    the surrogates ``os.fsdecode`` gives.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if repeats:
+        encoded = array.dictionary_encode()
+        words = np.array([value.decode("utf-8", _SURROGATES) for value in encoded.dictionary.to_pylist()] + [""],
+                         dtype=object)
+        return words[encoded.indices.fill_null(len(words) - 1).to_numpy()].tolist()
+    try:
+        return array.cast(pa.string()).to_pylist()
+    except pa.ArrowInvalid:
+        return [value.decode("utf-8", _SURROGATES) for value in array.to_pylist()]
 
 
 def from_arrow(table: Any, top_k: int) -> ClusterBatch:
     """The rows and batch stats of one block the actors sent back."""
-    text = {name: _texts(table.column(name)) for name in _TEXT_COLUMNS}
+    text = {name: _texts(table.column(name), repeats=name != "path") for name in _TEXT_COLUMNS}
     ranks = range(1, top_k + 1)
     columns = ResultColumns(
         index=table.column("index").to_pylist(),
@@ -419,11 +435,16 @@ def _connect(ray: Any, address: str | None) -> bool:
 
     A Ray already initialised in this process (a test session, a notebook)
     is used as it is. The dashboard is never started by us: it executes
-    code for whoever reaches its port.
+    code for whoever reaches its port. A local instance uses token
+    authentication (Ray 2.52+ generates ``~/.ray/auth_token``); attaching
+    reads the cluster's token from ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``
+    or that file, as Ray does.
     """
     if ray.is_initialized():
         return False
     target = address or os.environ.get("RAY_ADDRESS") or None
+    if target is None:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default for a local instance, said out loud
     logging.getLogger("ray").setLevel(logging.WARNING)
     try:
         ray.init(address=target, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
