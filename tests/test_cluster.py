@@ -24,7 +24,7 @@ from batch_classifier.engine import cluster
 from batch_classifier.engine.csv_output import CsvResultWriter, read_rows
 from batch_classifier.engine.pipeline import RunConfig
 from batch_classifier.engine.result_columns import ResultColumns
-from batch_classifier.progress import ProgressLine
+from batch_classifier.terminal_progress import ImageProgress
 from support import write_colour_images
 
 pytest.importorskip("ray")
@@ -65,12 +65,12 @@ def test_rows_on_ray_equal_the_local_engine_rows_with_the_hostile_corpus(
     inputs = [os.path.relpath(case.path, tmp_path) for case in cases] + ["colours"]
     counted: list[int] = []
 
-    class CountedProgress(ProgressLine):
+    class CountedProgress(ImageProgress):
         def update(self, done: int, errors: int) -> None:
             counted.append(done)
             super().update(done, errors)
 
-    monkeypatch.setattr(cli, "ProgressLine", CountedProgress)
+    monkeypatch.setattr(cli, "ImageProgress", CountedProgress)
     local, on_ray = tmp_path / "local.csv", tmp_path / "ray.csv"
     assert main(["classify", *_model_args(tiny_model), "--csv", str(local), *inputs]) == 0
     local_err = capfd.readouterr().err

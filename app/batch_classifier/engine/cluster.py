@@ -326,11 +326,14 @@ class ClusterClassifier:
 
     def __init__(self, config: RunConfig, address: str | None = None, on_download: Any = None) -> None:
         self.config = config
-        self.local = Classifier(replace(config, device="cpu", decode="cpu"), on_download=on_download)
+        # torch on the driver: it only needs the model's identity and labels, never an ONNX export
+        self.local = Classifier(replace(config, device="cpu", decode="cpu", runtime="torch"), on_download=on_download)
         self.model = self.local.model
         self.runner = self.local.runner
         self.precision = config.precision
         self.precision_note = ""
+        self.runtime_note = ""
+        """The actors choose their runtime each on its own device; the rows say which ran."""
         self._ray = import_ray()
         self._started = _connect(self._ray, address)
         self.address = address or os.environ.get("RAY_ADDRESS") or "a local Ray instance"
@@ -371,24 +374,23 @@ class ClusterClassifier:
             scheduling_strategy=ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(driver_node, soft=False)
         ).remote(os.getcwd(), paths, self.config.recursive, skip, rows, chunks)
         actor_config = replace(self.config, batch_size=batch_size, max_wait_ms=control.max_wait_ms, thumbnails=False)
-        dataset = (
-            chunk_datasource(ray, source, chunks, rows)
-            .map_batches(
+        started = time.perf_counter()
+        images = errors = classified = batches = 0
+        top_k = self.runner.top_k
+        with _quiet_data_context(ray):  # a dataset keeps the context it was made in
+            dataset = chunk_datasource(ray, source, chunks, rows).map_batches(
                 ClassifierActor,
                 fn_constructor_kwargs={"config": actor_config, "cwd": os.getcwd(), "driver_node": driver_node},
+                # One chunk in flight per actor: with the whole pool up before the first chunk (the
+                # context waits for it), the next chunk goes to an idle actor, so every node works.
                 compute=ray.data.ActorPoolStrategy(
-                    min_size=self.plan.actors, max_size=self.plan.actors, max_tasks_in_flight_per_actor=2
+                    min_size=self.plan.actors, max_size=self.plan.actors, max_tasks_in_flight_per_actor=1
                 ),
                 batch_size=None,
                 batch_format="pyarrow",
                 num_cpus=self.plan.num_cpus,
                 num_gpus=self.plan.num_gpus,
             )
-        )
-        started = time.perf_counter()
-        images = errors = classified = batches = 0
-        top_k = self.runner.top_k
-        with _quiet_data_context(ray):
             blocks = dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=1)
             try:
                 for table in blocks:
@@ -443,8 +445,6 @@ def _connect(ray: Any, address: str | None) -> bool:
     if ray.is_initialized():
         return False
     target = address or os.environ.get("RAY_ADDRESS") or None
-    if target is None:
-        os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default for a local instance, said out loud
     logging.getLogger("ray").setLevel(logging.WARNING)
     try:
         ray.init(address=target, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
