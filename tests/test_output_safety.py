@@ -24,7 +24,7 @@ import corpus
 from batch_classifier.engine.csv_output import header, file_path, restore
 
 CLI = [sys.executable, "-m", "batch_classifier", "classify"]
-INPUTS = 2400  # at batch size 1, a run lasts long enough (~10 s on an idle machine) to act on it while it goes
+INPUTS = 4000  # at batch size 1 on torch, a run lasts long enough (~15 s on an idle machine) to act on it while it goes
 TOP_K = 2
 STARTUP_TIMEOUT_S = 120.0
 EXIT_TIMEOUT_S = 30.0
@@ -44,7 +44,9 @@ def pile(tmp_path: Path) -> Path:
 
 
 def slow(*extra: str) -> list[str]:
-    return ["--batch-size", "1", "--max-wait-ms", "0", *extra]
+    """A run paced to outlast the test's other steps: ONNX Runtime, auto's choice on the CPU, ran the tiny
+    model so fast that a run could end while two refused writers started, and the SIGTERM then came too late."""
+    return ["--batch-size", "1", "--max-wait-ms", "0", "--runtime", "torch", *extra]
 
 
 def run(arguments: list[str], **options) -> subprocess.CompletedProcess[str]:
