@@ -261,3 +261,21 @@ def test_two_names_that_used_to_collide_read_back_apart(tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     write_csv(out, [_ok(0, literal), _ok(1, byte)], TOP_K)
     assert done_paths(out) == {literal, byte}
+
+
+@pytest.mark.parametrize("odd", NAMES)
+def test_one_odd_cell_in_a_block_of_plain_rows_comes_out_as_csv_writes_it(odd: str) -> None:
+    """A block is joined at once only when no cell needs quotes: one odd name among plain ones keeps its quoting and guard.
+
+    The text must be byte for byte what the ``csv`` module writes for the
+    cells it reads back (minimal quoting, CRLF), and every name restores.
+    """
+    names = [f"plain/{index}.jpg" for index in range(50)]
+    names.insert(17, odd)
+    text = format_rows([_ok(index, name) for index, name in enumerate(names)], TOP_K, with_header=False)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    reference = io.StringIO()
+    csv.writer(reference, lineterminator="\r\n").writerows(rows)
+    assert text == reference.getvalue()
+    assert [file_path(restore(row[0])) for row in rows] == names
+    assert not any(row[0].startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows)

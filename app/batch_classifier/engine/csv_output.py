@@ -102,6 +102,11 @@ def file_path(cell: str) -> str:
     return os.fsdecode(_ESCAPE.sub(unescape, cell).encode("utf-8", "surrogateescape"))
 
 
+def _plain(path: str) -> bool:
+    """A path cell that ``path_cell`` and ``neutralise`` leave as it is: ASCII, no backslash, no formula start."""
+    return path.isascii() and "\\" not in path and not path.startswith(_GUARDED_STARTS)
+
+
 def _text(cells: Sequence[str]) -> list[str]:
     """A column of labels, model names, errors: few distinct values, each neutralised once."""
     shown = {cell: neutralise(cell) for cell in set(cells)}
@@ -121,7 +126,7 @@ def format_columns(columns: ResultColumns, top_k: int, with_header: bool, correc
     if not len(columns):
         return "".join(lines)
     cells = [
-        [neutralise(path_cell(path)) for path in columns.path],
+        [path if _plain(path) else neutralise(path_cell(path)) for path in columns.path],
         columns.status,
         _text(columns.label),
         _number(columns.confidences[0]),
@@ -141,8 +146,21 @@ def format_columns(columns: ResultColumns, top_k: int, with_header: bool, correc
     ]
     if corrections:
         cells.append(_text(columns.corrected_label))
-    lines += map(_csv_line, zip(*cells))
-    return "".join(lines)
+    return "".join(lines) + _records(cells)
+
+
+def _records(columns: list[Sequence[str]]) -> str:
+    """The rows of ``columns`` as RFC 4180 records: the whole block joined at once when no cell needs quotes.
+
+    The check is on the joined text: exactly the separators' commas and line
+    breaks, and no quote or carriage return, means no cell holds one.
+    """
+    lines = list(map(",".join, zip(*columns)))
+    body = "\n".join(lines)
+    if (body.count(",") == len(lines) * (len(columns) - 1) and body.count("\n") == len(lines) - 1
+            and '"' not in body and "\r" not in body):
+        return "\r\n".join(lines) + "\r\n"
+    return "".join(map(_csv_line, zip(*columns)))
 
 
 def format_rows(results: Sequence[ImageResult], top_k: int, with_header: bool, corrections: bool = False) -> str:
