@@ -236,6 +236,7 @@ def test_spec_entry_name_excludes_and_icon():
     assert [Path(s).resolve() for s in run.analysis.scripts] == [ENTRY.resolve()]
     excludes = set(run.analysis.kwargs["excludes"])
     assert {"PyQt5", "PyQt6", "tkinter"} <= excludes
+    assert {"ray", "pyarrow"} <= excludes, "the cluster extra is for pip installs on cluster nodes, not the bundle"
     assert len(run.exes) == 1
     exe = run.exes[0].kwargs
     assert exe["name"] == APP_NAME
