@@ -222,7 +222,7 @@ def test_a_full_disk_mid_run_keeps_whole_rows_and_says_so(run, photos, tmp_path,
     assert [row["label"] for row in rows(out)] == ["red", "green", "blue"]
 
 
-@pytest.mark.parametrize(("where", "signum"), [("Classifier", signal.SIGINT), ("SourceWalk", signal.SIGTERM)])
+@pytest.mark.parametrize(("where", "signum"), [("open_classifier", signal.SIGINT), ("SourceWalk", signal.SIGTERM)])
 def test_a_signal_while_the_model_loads_or_the_tree_is_counted(run, photos, tmp_path, monkeypatch, capsys,
                                                                 where, signum) -> None:
     real = getattr(cli, where)

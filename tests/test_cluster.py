@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -159,6 +160,9 @@ def test_both_nodes_of_a_two_node_cluster_do_work(tiny_model, tmp_path: Path) ->
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(report["nodes"]) == 2 and report["actors"] == 2
     assert set(report["batches_by_node"]) == set(report["nodes"]), "each node ran batches"
+    assert report["batch_numbers"] == list(range(len(report["batch_numbers"]))), (
+        "the run's batches numbered in order of arrival, across actors (the window's plots file them by run)"
+    )
     assert sorted(report["paths"]) == sorted(map(str, images))
 
 
@@ -178,6 +182,31 @@ def test_rows_survive_the_trip_through_arrow() -> None:
     back = cluster.from_arrow(cluster.to_arrow(columns, [b"", b""]), TOP_K)
     assert back.columns == columns and back.batches == ()
     assert back.columns.to_results() == tuple(results)
+
+
+def test_a_block_is_handed_on_as_the_batches_that_made_it() -> None:
+    """What the window shows: each batch with its own rows and stats, named by the actor that ran it."""
+    from batch_classifier.engine.devices import MemoryReading
+    from batch_classifier.engine.records import BatchStats, ImageResult, Prediction
+
+    def stats(images: int, mb: float) -> BatchStats:
+        return BatchStats(0, 4, images, 0, 1.0, 1.0, 1.0, 3.0, 100.0, MemoryReading(mb, mb, "process"), False, 0.0)
+
+    results = [ImageResult(index, f"{index}.png", "ok", (Prediction("red", 0.9),), model="m", device="cpu",
+                           batch_size=3 if index < 3 else 2) for index in range(5)]
+    sent = [cluster.ActorBatch("a", "n1", 3, stats(3, 500.0)), cluster.ActorBatch("b", "n2", 2, stats(2, 700.0))]
+    marks = [pickle.dumps(sent[0]), b"", b"", pickle.dumps(sent[1]), b""]
+    block = cluster.from_arrow(cluster.to_arrow(ResultColumns.from_results(results, TOP_K), marks), TOP_K)
+    outcomes = block.outcomes()
+    assert [[row.path for row in outcome.results] for outcome in outcomes] == [["0.png", "1.png", "2.png"],
+                                                                               ["3.png", "4.png"]]
+    assert [(outcome.source, outcome.stats.images) for outcome in outcomes] == [("a", 3), ("b", 2)]
+    peaks = cluster.ActorPeaks()
+    for outcome in outcomes:
+        peaks.add(outcome.source, outcome.stats.memory)
+    peaks.add("a", MemoryReading(400.0, 400.0, "process"))  # lower than a's peak: kept at 500
+    assert peaks.describe() == "2 Ray actors without a GPU, so no GPU peak: highest process memory 700 MB"
+    assert peaks.lines() == ["a: Process memory (no CUDA): 500 MB", "b: Process memory (no CUDA): 700 MB"]
 
 
 def test_actors_one_per_gpu_else_one_per_node() -> None:
@@ -206,3 +235,16 @@ def test_without_ray_the_run_refuses_in_one_line(monkeypatch: pytest.MonkeyPatch
     images = write_colour_images(tmp_path, ["red"])
     assert main(["classify", *_model_args(tiny_model), "--ray", str(images[0])]) == 1
     assert capsys.readouterr().err == f"batch-classifier: error: {cluster.RAY_MISSING}\n"
+
+
+def test_an_address_nothing_answers_on_is_refused_at_once() -> None:
+    """Ray would retry a dead HOST:PORT for minutes, warning on stderr; the run says it in one line instead."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed when the block ends: nothing listens there
+    with pytest.raises(cluster.ClusterUnavailable, match=rf"^cannot reach the Ray cluster at 127.0.0.1:{port}: "):
+        cluster._check_reachable(f"127.0.0.1:{port}")
+    for left_to_ray in ("auto", "ray://head.example:10001"):
+        cluster._check_reachable(left_to_ray)

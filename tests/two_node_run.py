@@ -39,6 +39,7 @@ def main(model: str, labels: str, folder: str) -> None:
             "nodes": alive,
             "actors": classifier.plan.actors,
             "batches_by_node": _batches_by_node(blocks),
+            "batch_numbers": [batch.stats.batch_index for block in blocks for batch in block.batches],
             "paths": [path for block in blocks for path in block.columns.path],
             "images": summary.images,
         }))

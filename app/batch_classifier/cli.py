@@ -25,7 +25,7 @@ from PIL import Image
 
 from . import __version__
 from .compare_cli import model_list, run_compare
-from .engine.cluster import ClusterBatch, ClusterClassifier, ClusterUnavailable
+from .engine.cluster import OPEN_ERRORS, ClusterBatch, ClusterClassifier, open_classifier
 from .engine.compare import ModelFailed
 from .engine.control import MAX_BATCH_SIZE
 from .engine.csv_output import CsvMismatchError, CsvResultWriter
@@ -35,7 +35,7 @@ from .engine.fixed_cost import fixed_cost_line
 from .engine.interrupts import Interrupted, StopSignals
 from .engine.models import DEFAULT_MODEL, list_models
 from .engine.output_paths import STDOUT, OutputPlan, OutputRefused, check_output, describe_error, replacing, write_replacing
-from .engine.pipeline import DECODE_CHOICES, DEFAULT_MAX_WAIT_MS, START_ERRORS, Classifier, RunConfig
+from .engine.pipeline import DECODE_CHOICES, DEFAULT_MAX_WAIT_MS, Classifier, RunConfig
 from .engine.records import BatchOutcome
 from .engine.resources import sample_images
 from .engine.resume import ResumePlan, absolute_inputs, compact_csv, plan_resume, resolver
@@ -224,14 +224,11 @@ def _config(args: argparse.Namespace, **overrides: object) -> RunConfig:
     )
 
 
-def _load(config: RunConfig, ray_address: str | None = None, on_ray: bool = False) -> Classifier | ClusterClassifier:
+def _load(config: RunConfig) -> Classifier | ClusterClassifier:
     download = download_progress()
     try:
-        if on_ray:
-            classifier: Classifier | ClusterClassifier = ClusterClassifier(config, ray_address, download)
-        else:
-            classifier = Classifier(config, on_download=download, on_stage=_print_stage)
-    except (*START_ERRORS, ClusterUnavailable) as error:
+        classifier = open_classifier(config, on_download=download, on_stage=_print_stage)
+    except OPEN_ERRORS as error:
         raise CannotStart(str(error)) from None
     finally:
         download.close()
@@ -311,9 +308,8 @@ def run_classify(args: argparse.Namespace, stops: StopSignals) -> int:
             recursive=args.recursive,
             decode_workers=args.decode_workers,
             thumbnails=False,
-        ),
-        args.ray_address,
-        args.ray,
+            cluster=(args.ray_address or "") if args.ray else None,
+        )
     )
     try:
         return _classify_with(args, stops, plan, assessor, classifier)

@@ -10,7 +10,7 @@ from pytestqt.qtbot import QtBot
 from batch_classifier.engine.feeder import read_ahead_window
 from batch_classifier.engine.pipeline import DEFAULT_BATCH_SIZE
 from batch_classifier.gui import settings as keys
-from batch_classifier.gui import worker
+from batch_classifier.engine import cluster
 from batch_classifier.gui.main_window import MainWindow
 from batch_classifier.gui.settings import Settings
 from support import PretendCuda, record_read_ahead_queues
@@ -25,7 +25,7 @@ def test_a_fresh_profile_runs_at_the_device_default_from_its_first_batch(
 ) -> None:
     """A drop before the model has loaded, on a CUDA-like device, with no batch size chosen or remembered."""
     assert not settings.has(keys.BATCH_SIZE)
-    monkeypatch.setattr(worker, "Classifier", PretendCuda)
+    monkeypatch.setattr(cluster, "Classifier", PretendCuda)  # where open_classifier builds the window's classifier
     queues = record_read_ahead_queues(monkeypatch)
     default = DEFAULT_BATCH_SIZE["cuda"]
     write_images(tmp_path / "pile", 300)

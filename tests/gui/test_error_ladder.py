@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
+from batch_classifier.engine.cluster import ClusterUnavailable
 from batch_classifier.engine.control import RunControl
 from batch_classifier.engine.devices import DeviceUnavailable
 from batch_classifier.engine.model_errors import ModelLoadError
@@ -32,6 +33,7 @@ ERRORS: dict[str, tuple[BaseException, str | None]] = {
     "weights": (WeightsUnavailable("weights are not cached"), "weights are not cached"),
     "device": (DeviceUnavailable("no cuda here"), "no cuda here"),
     "setting": (ValueError("top-k must be positive"), "top-k must be positive"),
+    "cluster": (ClusterUnavailable("cannot reach the Ray cluster at head:6379"), "cannot reach the Ray cluster at head:6379"),
     "shutdown": (_ShutDown(), None),
     "crash": (RuntimeError("the allocator broke"), "stopped on an unexpected error: the allocator broke"),
 }

@@ -32,17 +32,25 @@ from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
 
+import torch
+
 from .control import RunControl
-from .pipeline import Classifier, RunConfig, RunSummary
-from .records import BatchStats, ImageResult
+from .devices import MemoryReading
+from .pipeline import START_ERRORS, Classifier, RunConfig, RunSummary, default_batch_size
+from .records import BatchOutcome, BatchStats, ImageResult
 from .result_columns import ResultColumns
 from .sources import SourceItem, UnreadableFolder, count_sources, iter_sources
 
+RAY_DEVICE = "ray"
+"""How front ends name the cluster among their device choices (the window's "Ray cluster")."""
+ONE_DEVICE_ONLY = "this measures one device: choose a device of this machine for it, not the Ray cluster"
 RAY_MISSING = 'running on a Ray cluster needs Ray: pip install "batch-classifier[cluster]"'
 MIN_CHUNK_ROWS = 64
 CHUNKS_PER_BATCH = 8
 """A chunk holds this many batches: the actor's pipeline drains at the end of
 each chunk, so a chunk of one batch would leave the model idle half the time."""
+CONNECT_TIMEOUT_S = 5.0
+"""How long the head's port may take to answer before the run says the cluster cannot be reached."""
 START_TIMEOUT_S = 600
 """How long the run waits for its actors (model loaded) before saying the cluster cannot host them."""
 UNREADABLE_HERE = ("file not found", "broken symbolic link", "permission denied")
@@ -54,6 +62,31 @@ class ClusterUnavailable(Exception):
     """Ray is missing, the cluster cannot be reached, or it cannot host the actors: one line for the user."""
 
 
+OPEN_ERRORS = (*START_ERRORS, ClusterUnavailable)
+"""What ``open_classifier`` raises, each with a one-line message meant for the user."""
+
+
+def open_classifier(config: RunConfig, on_download: Any = None, on_stage: Any = None) -> Classifier | ClusterClassifier:
+    """The classifier ``config`` asks for: on this machine, or on the Ray cluster it names (``config.cluster``).
+
+    The one place the choice is made, for the command line and the window alike.
+    """
+    if config.cluster is None:
+        return Classifier(config, on_download=on_download, on_stage=on_stage)
+    return ClusterClassifier(config, on_download=on_download)
+
+
+def require_local(classifier: Classifier | ClusterClassifier) -> Classifier:
+    """``classifier`` for a measurement of one device (the sweep, one by one vs batched, kernels); a cluster is refused.
+
+    Each of them times one model on one device; the actors of a cluster are
+    many devices, so a number from them would describe none of them.
+    """
+    if isinstance(classifier, ClusterClassifier):
+        raise ClusterUnavailable(ONE_DEVICE_ONLY)
+    return classifier
+
+
 @dataclass(frozen=True)
 class ActorBatch:
     """One batch an actor ran, and which actor: the plots file the stats, the memory plot per actor."""
@@ -61,6 +94,8 @@ class ActorBatch:
     actor: str
     node: str
     """The Ray node ID the actor ran on."""
+    rows: int
+    """How many rows of the block are this batch's, in order after the previous batch's."""
     stats: BatchStats
 
 
@@ -70,6 +105,42 @@ class ClusterBatch:
 
     columns: ResultColumns
     batches: tuple[ActorBatch, ...]
+
+    def outcomes(self) -> list[BatchOutcome]:
+        """The block as the batches that made it, rows and stats together, as a local run delivers them."""
+        results = self.columns.to_results()
+        outcomes, start = [], 0
+        for batch in self.batches:
+            outcomes.append(BatchOutcome(results[start:start + batch.rows], batch.stats, batch.actor))
+            start += batch.rows
+        return outcomes
+
+
+class ActorPeaks:
+    """Each actor's highest memory reading in a run, for a front end that shows them one by one."""
+
+    def __init__(self) -> None:
+        self._peaks: dict[str, MemoryReading] = {}
+
+    def add(self, actor: str, reading: MemoryReading | None) -> None:
+        known = self._peaks.get(actor)
+        if reading is not None and (known is None or reading.allocated_mb > known.allocated_mb):
+            self._peaks[actor] = reading
+
+    def describe(self) -> str:
+        """One line: how many actors, the highest peak, and, for actors without a GPU, why there is no GPU peak."""
+        if not self._peaks:
+            return ""
+        count = len(self._peaks)
+        highest = max(self._peaks.values(), key=lambda reading: reading.allocated_mb)
+        actors = f"{count} Ray actor{'s' if count != 1 else ''}"
+        if highest.kind == "cuda":
+            return f"{actors}: highest peak {highest.allocated_mb:,.0f} MB allocated (hover for each)"
+        return f"{actors} without a GPU, so no GPU peak: highest process memory {highest.allocated_mb:,.0f} MB"
+
+    def lines(self) -> list[str]:
+        """Each actor's peak, one line per actor, by name."""
+        return [f"{actor}: {reading.describe()}" for actor, reading in sorted(self._peaks.items())]
 
 
 @dataclass(frozen=True)
@@ -210,7 +281,7 @@ class ClassifierActor:
         self._foreign = self._node != driver_node
         self._host = socket.gethostname()
         self.name = f"{self._host} pid {os.getpid()} ({self._classifier.device_name})"
-        self._batches = 0
+        self._warm = False
 
     def __call__(self, chunk: Any) -> Any:
         items = [
@@ -224,17 +295,21 @@ class ClassifierActor:
         def keep(outcome: Any) -> None:
             """Each batch's stats ride on its first row; the other rows carry none."""
             results.extend(self._here(row) for row in outcome.results)
-            marks.append(pickle.dumps(ActorBatch(self.name, self._node, self._numbered(outcome.stats))))
+            batch = ActorBatch(self.name, self._node, len(outcome.results), self._warmed(outcome.stats))
+            marks.append(pickle.dumps(batch))
             marks.extend([b""] * (len(outcome.results) - 1))
 
         self._classifier.classify_items(items, control, keep)
         return to_arrow(ResultColumns.from_results(results, self._classifier.runner.top_k), marks)
 
-    def _numbered(self, stats: BatchStats) -> BatchStats:
-        """Number batches across this actor's life, so only its very first one counts as warm-up."""
-        numbered = replace(stats, batch_index=self._batches, warmup=self._batches == 0)
-        self._batches += 1
-        return numbered
+    def _warmed(self, stats: BatchStats) -> BatchStats:
+        """Only this actor's very first batch counts as warm-up (each chunk starts a pipeline run of its own).
+
+        The driver numbers the batches of the whole run as they arrive.
+        """
+        marked = replace(stats, warmup=not self._warm)
+        self._warm = True
+        return marked
 
     def _here(self, row: ImageResult) -> ImageResult:
         """An error that may only be this node's view of the storage says which node, and what it needs."""
@@ -324,10 +399,12 @@ class ClusterClassifier:
     Ray instance this object started; one found running is left alone.
     """
 
-    def __init__(self, config: RunConfig, address: str | None = None, on_download: Any = None) -> None:
+    def __init__(self, config: RunConfig, on_download: Any = None) -> None:
         self.config = config
+        address = config.cluster or None
         # torch on the driver: it only needs the model's identity and labels, never an ONNX export
-        self.local = Classifier(replace(config, device="cpu", decode="cpu", runtime="torch"), on_download=on_download)
+        self.local = Classifier(replace(config, device="cpu", decode="cpu", runtime="torch", cluster=None),
+                                on_download=on_download)
         self.model = self.local.model
         self.runner = self.local.runner
         self.precision = config.precision
@@ -339,13 +416,15 @@ class ClusterClassifier:
         self.address = address or os.environ.get("RAY_ADDRESS") or "a local Ray instance"
         self.plan = plan_actors(self._ray.nodes(), config.device)
         self.device_name = f"Ray ({self.plan.describe()})"
+        self.device = torch.device("cuda" if self.plan.num_gpus else "cpu")
+        """The kind of device the actors run on (the driver itself uses only its CPU)."""
 
     @property
     def default_batch_size(self) -> int:
-        return self.config.batch_size or (256 if self.plan.num_gpus else self.local.default_batch_size)
+        return default_batch_size(self.config, self.device.type)
 
     def new_control(self) -> RunControl:
-        return RunControl(self.config.batch_size, self.config.max_wait_ms)
+        return self.local.new_control()
 
     def classify(
         self,
@@ -373,7 +452,8 @@ class ClusterClassifier:
         source = ray.remote(num_cpus=0, max_restarts=0)(PathSource).options(
             scheduling_strategy=ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(driver_node, soft=False)
         ).remote(os.getcwd(), paths, self.config.recursive, skip, rows, chunks)
-        actor_config = replace(self.config, batch_size=batch_size, max_wait_ms=control.max_wait_ms, thumbnails=False)
+        actor_config = replace(self.config, batch_size=batch_size, max_wait_ms=control.max_wait_ms, thumbnails=False,
+                               cluster=None)
         started = time.perf_counter()
         images = errors = classified = batches = 0
         top_k = self.runner.top_k
@@ -394,7 +474,7 @@ class ClusterClassifier:
             blocks = dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=1)
             try:
                 for table in blocks:
-                    batch = from_arrow(table, top_k)
+                    batch = _numbered(from_arrow(table, top_k), batches)
                     images += len(batch.columns)
                     errors += batch.columns.errors
                     classified += sum(item.stats.images for item in batch.batches)
@@ -426,6 +506,20 @@ class ClusterClassifier:
             self._ray.shutdown()
 
 
+def _numbered(block: ClusterBatch, before: int) -> ClusterBatch:
+    """The block's batches numbered in the run's order of arrival, after the ``before`` batches already in.
+
+    Each actor counts only its own batches; a front end that files batches
+    by run (the window's plots start a new run when the number goes back)
+    needs one count for the whole run.
+    """
+    batches = tuple(
+        replace(batch, stats=replace(batch.stats, batch_index=before + number))
+        for number, batch in enumerate(block.batches)
+    )
+    return replace(block, batches=batches)
+
+
 def _close(blocks: Iterator[Any]) -> None:
     close = getattr(blocks, "close", None)
     if close is not None:
@@ -438,13 +532,18 @@ def _connect(ray: Any, address: str | None) -> bool:
     A Ray already initialised in this process (a test session, a notebook)
     is used as it is. The dashboard is never started by us: it executes
     code for whoever reaches its port. A local instance uses token
-    authentication (Ray 2.52+ generates ``~/.ray/auth_token``); attaching
-    reads the cluster's token from ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``
-    or that file, as Ray does.
+    authentication (Ray's default for ``ray.init`` since 2.52: it makes
+    ``~/.ray/auth_token``). Attaching to a cluster that uses it needs
+    ``RAY_AUTH_MODE=token`` and the token (``RAY_AUTH_TOKEN``,
+    ``RAY_AUTH_TOKEN_PATH`` or that file) in the environment, where Ray reads
+    them; setting the mode here, after ray is imported, would leave this
+    process and Ray disagreeing about it.
     """
     if ray.is_initialized():
         return False
     target = address or os.environ.get("RAY_ADDRESS") or None
+    if target is not None:
+        _check_reachable(target)
     logging.getLogger("ray").setLevel(logging.WARNING)
     try:
         ray.init(address=target, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
@@ -452,6 +551,21 @@ def _connect(ray: Any, address: str | None) -> bool:
         where = f"the Ray cluster at {target}" if target else "a local Ray instance"
         raise ClusterUnavailable(f"cannot reach {where}: {' '.join(str(error).split())}") from None
     return True
+
+
+def _check_reachable(target: str) -> None:
+    """Refuse at once a HOST:PORT nothing answers on: Ray itself retries it for minutes, warning on stderr.
+
+    ``auto`` and ``ray://`` addresses are left to Ray, which answers them quickly.
+    """
+    host, _, port = target.rpartition(":")
+    if "://" in target or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise ClusterUnavailable(f"cannot reach the Ray cluster at {target}: {reason.lower()}") from None
 
 
 class _quiet_data_context:

@@ -63,6 +63,10 @@ class RunConfig:
     thumbnails: bool = True
     """Whether rows carry a thumbnail: the window shows them; the command line
     has no use for them, and on a GPU they cost as much as the model input."""
+    cluster: str | None = None
+    """None runs on this machine. A string runs on a Ray cluster (``cluster.open_classifier``): the
+    address to attach to (auto, HOST:PORT, ray://HOST:PORT), or "" for RAY_ADDRESS, else a Ray
+    instance started on this machine."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,15 @@ class RunSummary:
         if self.oom_cap is not None:
             text += f", batch size capped at {self.oom_cap} after running out of memory"
         return text
+
+
+def default_batch_size(config: RunConfig, device_type: str) -> int:
+    """The batch size of a run on a ``device_type`` device: the one asked for, else that kind's default.
+
+    The one place the default is applied, for a model on this machine and for
+    the actors of a cluster run (whose device kind only the cluster knows).
+    """
+    return config.batch_size or DEFAULT_BATCH_SIZE[device_type]
 
 
 START_ERRORS = (ModelLoadError, WeightsUnavailable, DeviceUnavailable, ValueError)
@@ -167,7 +180,7 @@ class Classifier:
 
     @property
     def default_batch_size(self) -> int:
-        return self.config.batch_size or DEFAULT_BATCH_SIZE[self.device.type]
+        return default_batch_size(self.config, self.device.type)
 
     def new_control(self) -> RunControl:
         """The command line's control: its --batch-size, else unset (the run resolves it to the default)."""

@@ -163,3 +163,5 @@ class BatchOutcome:
 
     results: tuple[ImageResult, ...]
     stats: BatchStats
+    source: str = ""
+    """Where the batch ran: empty on this machine, the Ray actor's name on a cluster."""

@@ -24,12 +24,14 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QSlider,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from ..engine.cluster import RAY_DEVICE
 from ..engine.devices import PRECISION_CHOICES, device_label
 from ..engine.fidelity import PREPROCESS_CHOICES, PREPROCESS_HELP
 from ..engine.models import FEATURED_TORCHVISION, ModelInfo
@@ -86,6 +88,20 @@ class RunControls(QWidget):
             self.device_combo.setItemData(
                 self.device_combo.count() - 1, device_label(torch.device(device)), Qt.ItemDataRole.ToolTipRole
             )
+        self.device_combo.addItem("Ray cluster", RAY_DEVICE)
+        self.device_combo.setItemData(
+            self.device_combo.count() - 1,
+            "Run on a Ray cluster (Ray Data): one actor per GPU, or per node without GPUs. "
+            "Every node must see the images at the same paths.",
+            Qt.ItemDataRole.ToolTipRole,
+        )
+        self.ray_address_edit = QLineEdit()
+        self.ray_address_edit.setPlaceholderText("RAY_ADDRESS, else a local Ray")
+        self.ray_address_edit.setToolTip(
+            "The cluster to attach to: auto, HOST:PORT or ray://HOST:PORT. Empty: RAY_ADDRESS, else a Ray "
+            "instance on this machine. Its token comes from RAY_AUTH_TOKEN or ~/.ray/auth_token."
+        )
+        self.ray_address_edit.setClearButtonEnabled(True)
         self._has_gpu = any(device.startswith(("cuda", "mps")) for device in devices)
         self.precision_combo = QComboBox()
         for choice in PRECISION_CHOICES:
@@ -142,6 +158,9 @@ class RunControls(QWidget):
         ):
             combo.currentIndexChanged.connect(self.config_changed)
         self.device_combo.currentIndexChanged.connect(self._mark_slow_precisions)
+        self.device_combo.currentIndexChanged.connect(self._show_address)
+        self.ray_address_edit.editingFinished.connect(self._address_edited)
+        self._show_address()
         self.preprocess_combo.currentIndexChanged.connect(self._explain_preprocess)
         self.batch_slider.valueChanged.connect(self._slider_moved)
         self.batch_slider.sliderReleased.connect(self._debounce.start)
@@ -178,6 +197,9 @@ class RunControls(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("&Model", self.model_combo)
         form.addRow("&Device", self.device_combo)
+        self._address_label = QLabel("Ray &address")
+        self._address_label.setBuddy(self.ray_address_edit)
+        form.addRow(self._address_label, self.ray_address_edit)
         form.addRow("&Precision", self.precision_combo)
         form.addRow("R&untime", self.runtime_combo)
         form.addRow("D&ecode", self.decode_combo)
@@ -214,6 +236,8 @@ class RunControls(QWidget):
         self._current_model = self.model_combo.currentData()
         self._working_model: str | None = None  # the last model that loaded: where a failed choice falls back to
         _combo_select(self.device_combo, self._settings.get(keys.DEVICE))
+        self.ray_address_edit.setText(self._settings.get(keys.RAY_ADDRESS))
+        self._address_in_force = self.ray_address_edit.text().strip()
         _combo_select(self.precision_combo, self._settings.get(keys.PRECISION))
         _combo_select(self.runtime_combo, self._settings.get(keys.RUNTIME))
         _combo_select(self.decode_combo, self._settings.get(keys.DECODE))
@@ -223,6 +247,19 @@ class RunControls(QWidget):
         self._explain_preprocess()
         self._show_batch_size(self._settings.get(keys.BATCH_SIZE))
         self.max_wait_spin.setValue(self._settings.get(keys.MAX_WAIT_MS))
+
+    def _show_address(self) -> None:
+        """The address field belongs to the cluster choice: shown with it, hidden otherwise."""
+        on_ray = self.device_combo.currentData() == RAY_DEVICE
+        self._address_label.setVisible(on_ray)
+        self.ray_address_edit.setVisible(on_ray)
+
+    def _address_edited(self) -> None:
+        """A new address is a new cluster: the run is set up again (nothing to do for the same one)."""
+        address = self.ray_address_edit.text().strip()
+        if address != self._address_in_force:
+            self._address_in_force = address
+            self.config_changed.emit()
 
     def _mark_slow_precisions(self) -> None:
         """Say beside fp16 and bf16 when the model would run them on the CPU, where they are slow."""
@@ -337,10 +374,12 @@ class RunControls(QWidget):
 
     def run_config(self) -> RunConfig:
         model = self.model_combo.currentData()
+        on_ray = self.device_combo.currentData() == RAY_DEVICE
         return RunConfig(
             model=model,
             labels=self._labels_for.get(model) or None,
-            device=self.device_combo.currentData(),
+            device="auto" if on_ray else self.device_combo.currentData(),  # each actor's best device
+            cluster=self._address_in_force if on_ray else None,
             precision=self.precision_combo.currentData(),
             runtime=self.runtime_combo.currentData(),
             decode=self.decode_combo.currentData(),
@@ -353,7 +392,8 @@ class RunControls(QWidget):
         config = self.run_config()
         self._settings.set(keys.MODEL, config.model)
         self._settings.set(keys.LABELS, config.labels or "")
-        self._settings.set(keys.DEVICE, config.device)
+        self._settings.set(keys.DEVICE, RAY_DEVICE if config.cluster is not None else config.device)
+        self._settings.set(keys.RAY_ADDRESS, self._address_in_force)
         self._settings.set(keys.PRECISION, config.precision)
         self._settings.set(keys.RUNTIME, config.runtime)
         self._settings.set(keys.DECODE, config.decode)

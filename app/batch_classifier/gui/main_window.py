@@ -33,13 +33,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..engine.cluster import ONE_DEVICE_ONLY, ActorPeaks
 from ..engine.csv_output import CsvResultWriter, write_csv
 from ..engine.output_paths import OutputRefused, check_output
 from ..engine.devices import DeviceUnavailable, available_devices, resolve_device
 from ..engine.models import list_models
 from ..engine.occupancy import KERNELS_NEED_CUDA
 from ..engine.pipeline import RunSummary
-from ..engine.records import BatchStats
 from ..engine.resources import sample_images
 from ..engine.sources import IMAGE_EXTENSIONS
 from ..engine.sweep import SweepResult, default_sweep_sizes
@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.progress = RunProgress()
         self.device_label = QLabel("No model loaded")
         self.memory_label = QLabel("")
+        self._actor_peaks = ActorPeaks()
 
         self._create_actions()
         self.drop_zone = DropZone([self.open_files_action, self.open_folder_action, self.samples_action])
@@ -517,6 +518,8 @@ class MainWindow(QMainWindow):
     def _compare_refusal(self) -> str:
         if self.session.activity not in (Activity.IDLE, Activity.LOADING):
             return "A run or a sweep is going: compare once it has finished (both would slow each other down)."
+        if self.controls.run_config().cluster is not None:
+            return ONE_DEVICE_ONLY[:1].upper() + ONE_DEVICE_ONLY[1:] + "."
         return ""
 
     @property
@@ -625,6 +628,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 10000)
 
     def _on_run_started(self) -> None:
+        self._actor_peaks = ActorPeaks()
+        self.plots.show_actor_peaks([])
         self.progress.start_run()
         self.statusBar().showMessage("Classifying… (counting the images)")
 
@@ -645,14 +650,19 @@ class MainWindow(QMainWindow):
         self.results_view.select_first_row_if_none()
         self.plots.add_batch(rows.stats)
         self.progress.add_images(len(rows.results))
-        self._show_memory(rows.stats)
+        self._show_memory(rows)
         if rows.results and not self.export_action.isEnabled():
             self._update_actions()
 
-    def _show_memory(self, stats: BatchStats) -> None:
-        """The last batch's memory; a batch that decoded nothing ran no model, so it has no reading."""
-        if stats.memory is not None:
-            self.memory_label.setText(stats.memory.describe())
+    def _show_memory(self, rows: BatchRows) -> None:
+        """The last batch's memory, or on a cluster each actor's peak; a batch that decoded nothing has no reading."""
+        if rows.source:
+            self._actor_peaks.add(rows.source, rows.stats.memory)
+            self.memory_label.setText(self._actor_peaks.describe())
+            self.memory_label.setToolTip("\n".join(self._actor_peaks.lines()))
+            self.plots.show_actor_peaks(self._actor_peaks.lines())
+        elif rows.stats.memory is not None:
+            self.memory_label.setText(rows.stats.memory.describe())
 
     def _on_run_finished(self, summary: RunSummary) -> None:
         verb = "Cancelled after" if summary.cancelled else "Done:"

@@ -213,6 +213,7 @@ class BatchPlots(QWidget):
         self._dirty: set[str] = set()
         self._turn = 0
         self._memory_kind_shown: MemoryKind | None = None
+        self._actor_peaks: list[str] = []
         self._titles: dict[pg.PlotWidget, str] = {}
 
         self.time_plot = pg.PlotWidget()
@@ -658,6 +659,20 @@ class BatchPlots(QWidget):
         self.reserved_curve.setData(_log2(sizes), [reserved[s] for s in sizes])
         _span_sizes(self.memory_plot, sizes)
 
+    def show_actor_peaks(self, peaks: list[str]) -> None:
+        """A cluster run: each point is one Ray actor's reading, each actor's peak listed on hover ([] ends it)."""
+        self._actor_peaks = peaks
+        self._label_actor_peaks()
+
+    def _label_actor_peaks(self) -> None:
+        kind = self._memory_kind_shown
+        if not self._actor_peaks or kind is None:
+            return
+        axis = "per batch size" if kind == "cuda" else "over time"
+        self._set_title(self.memory_plot, f"{label_for(kind)} {axis}, per Ray actor")
+        why = "" if kind == "cuda" else "The actors have no GPU, so there is no GPU peak: each actor's process memory.\n"
+        self.memory_plot.setToolTip(why + "Each actor's peak so far:\n" + "\n".join(self._actor_peaks))
+
     def _show_memory_kind(self, kind: MemoryKind | None) -> None:
         """Say what the memory plot shows: nothing yet, the CUDA allocator's peaks, or the process's RSS."""
         self._memory_kind_shown = kind
@@ -688,6 +703,7 @@ class BatchPlots(QWidget):
             self.memory_plot.setToolTip("Filled in once a batch has run: what it shows depends on the device.")
             self.memory_legend.set_entries([])
             self.memory_legend.setText("Shown once a batch has run.")
+        self._label_actor_peaks()
 
     # --- palette ---------------------------------------------------------------------------
 

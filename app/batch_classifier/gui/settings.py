@@ -39,6 +39,8 @@ BATCH_SIZE: Setting[int] = Setting("run/batch_size", 8, int)
 """Until the user picks one, the loaded device's own default replaces this."""
 MAX_WAIT_MS: Setting[float] = Setting("run/max_wait_ms", DEFAULT_MAX_WAIT_MS, float)
 DEVICE: Setting[str] = Setting("run/device", "auto", str)
+RAY_ADDRESS: Setting[str] = Setting("run/ray_address", "", str)
+"""The Ray cluster the "Ray cluster" device attaches to; empty for RAY_ADDRESS, else a local Ray instance."""
 PRECISION: Setting[str] = Setting("run/precision", "auto", str)
 DECODE: Setting[str] = Setting("run/decode", "auto", str)
 PREPROCESS: Setting[str] = Setting("run/preprocess", DEFAULT_PREPROCESS, str)

@@ -26,9 +26,10 @@ from functools import partial
 
 from PySide6.QtCore import QObject, Signal, SignalInstance, Slot
 
+from ..engine.cluster import OPEN_ERRORS, ClusterBatch, ClusterClassifier, open_classifier, require_local
 from ..engine.control import RunControl
 from ..engine.kernels import kernels_of_one_batch
-from ..engine.pipeline import DEFAULT_MAX_WAIT_MS, START_ERRORS, Classifier, RunConfig
+from ..engine.pipeline import DEFAULT_MAX_WAIT_MS, Classifier, RunConfig
 from ..engine.records import BatchOutcome, BatchStats, ImageResult
 from ..engine.resources import sample_images
 from ..engine.sources import BackgroundCount, no_images_message
@@ -106,6 +107,18 @@ class BatchRows:
     results: tuple[ImageResult, ...]
     thumbnails: tuple[bytes | None, ...]
     stats: BatchStats
+    source: str = ""
+    """The Ray actor that ran the batch; empty for this machine."""
+
+
+def _each_batch(submit: Callable[[BatchOutcome], None]) -> Callable[[ClusterBatch], None]:
+    """A cluster block handed on as the batches it holds, so the window shows it as it shows a local run."""
+
+    def deliver(block: ClusterBatch) -> None:
+        for outcome in block.outcomes():
+            submit(outcome)
+
+    return deliver
 
 
 class _InOrderDelivery:
@@ -195,7 +208,7 @@ class Worker(QObject):
         super().__init__()
         self._shutdown = shutdown
         self._events = events
-        self._classifier: Classifier | None = None
+        self._classifier: Classifier | ClusterClassifier | None = None
         self._loaded_key: RunConfig | None = None
 
     @Slot(object)
@@ -228,7 +241,7 @@ class Worker(QObject):
         """
         try:
             job()
-        except START_ERRORS as error:
+        except OPEN_ERRORS as error:
             self._events.post(self._events.failed, str(error))
         except _ShutDown:
             pass
@@ -245,7 +258,10 @@ class Worker(QObject):
         # The first rows need not wait for a walk of the whole pile: it is counted alongside.
         with BackgroundCount(job.paths, job.config.recursive, partial(events.post, events.run_total), job.skip):
             with _InOrderDelivery(self._deliver) as delivery:
-                summary = classifier.classify(job.paths, job.control, delivery.submit, skip=job.skip)
+                if isinstance(classifier, ClusterClassifier):
+                    summary = classifier.classify(job.paths, job.control, _each_batch(delivery.submit), job.skip)
+                else:
+                    summary = classifier.classify(job.paths, job.control, delivery.submit, skip=job.skip)
         if summary.images == 0 and not summary.cancelled:
             if job.skip:
                 events.post(events.note, NOTHING_LEFT)
@@ -256,7 +272,7 @@ class Worker(QObject):
         events.post(events.run_finished, summary)  # after the last batch_done: leaving the blocks waited for it
 
     def _sweep(self, job: SweepJob) -> None:
-        classifier = self._classifier_for(job.config)
+        classifier = require_local(self._classifier_for(job.config))
         files = images_to_measure(job.paths, SWEEP_IMAGES, job.config.recursive)
         if not files:
             raise ValueError("no images to measure: add some, or use the sample images")
@@ -268,12 +284,12 @@ class Worker(QObject):
         self._events.post(self._events.sweep_finished, result)
 
     def _versus(self, job: VersusJob) -> None:
-        classifier = self._classifier_for(job.config)
+        classifier = require_local(self._classifier_for(job.config))
         files = self._images_or_samples(job.paths, job.count, job.config.recursive)
         self._events.post(self._events.versus_finished, one_by_one_vs_batched(classifier, files, job.count))
 
     def _count_kernels(self, job: KernelsJob) -> None:
-        classifier = self._classifier_for(job.config)
+        classifier = require_local(self._classifier_for(job.config))
         files = self._images_or_samples(job.paths, job.batch_size, job.config.recursive)
         kernels = kernels_of_one_batch(classifier, files, job.batch_size)
         self._events.post(self._events.kernels_counted, (job.batch_size, kernels))
@@ -293,7 +309,7 @@ class Worker(QObject):
             should_stop=lambda: job.stop.is_set() or self._shutdown.is_set(),
         )
 
-    def _classifier_for(self, config: RunConfig) -> Classifier:
+    def _classifier_for(self, config: RunConfig) -> Classifier | ClusterClassifier:
         """The loaded Classifier, rebuilt only when something it was built from changed.
 
         Batch size and max wait live in the job's RunControl, so they never
@@ -302,9 +318,9 @@ class Worker(QObject):
         """
         key = replace(config, batch_size=None, max_wait_ms=DEFAULT_MAX_WAIT_MS)
         if self._classifier is None or key != self._loaded_key:
-            self._classifier = self._loaded_key = None  # free the old model before loading the next
+            self._release()  # free the old model before loading the next
             self._events.post(self._events.loading, config.model)
-            self._classifier = Classifier(key, on_download=self._on_download, on_stage=self._on_stage)
+            self._classifier = open_classifier(key, on_download=self._on_download, on_stage=self._on_stage)
             self._loaded_key = key
         classifier = self._classifier
         self._events.post(
@@ -324,6 +340,12 @@ class Worker(QObject):
         )
         return classifier
 
+    def _release(self) -> None:
+        """Drop the loaded classifier; a Ray instance it started ends with it, so the next cluster is the one asked for."""
+        classifier, self._classifier, self._loaded_key = self._classifier, None, None
+        if isinstance(classifier, ClusterClassifier):
+            classifier.close()
+
     def _on_stage(self, stage: str) -> None:
         """A slow step of preparing the model (its export for ONNX Runtime), for the status bar."""
         self._events.post(self._events.note, f"{stage[:1].upper()}{stage[1:]}…")
@@ -337,4 +359,4 @@ class Worker(QObject):
         """Runs on the delivery thread after each batch: thumbnails compressed, tensors dropped."""
         thumbnails = tuple(encode_thumbnail(result.thumbnail) for result in outcome.results)
         results = tuple(replace(result, thumbnail=None) for result in outcome.results)
-        self._events.post(self._events.batch_done, BatchRows(results, thumbnails, outcome.stats))
+        self._events.post(self._events.batch_done, BatchRows(results, thumbnails, outcome.stats, outcome.source))
