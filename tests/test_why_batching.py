@@ -249,3 +249,24 @@ def test_fewer_images_than_asked_repeat_to_make_up_the_batch(tiny_model) -> None
     result = one_by_one_vs_batched(tiny_classifier(tiny_model), photos, 6)
     assert (result.images, result.distinct, result.batch_size) == (6, 2, 6)
     assert result.describe()[0].startswith("6 images (2 different, repeated) one by one: ")
+
+
+@pytest.mark.parametrize("mode", [["--versus-one-by-one", "3"], ["--batch-sizes", "1,2"]])
+def test_both_measurements_warn_of_an_unreadable_folder_and_refuse_no_images_alike(
+    tiny_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, mode: list[str]
+) -> None:
+    """The sweep and one-by-one-versus-batched take their images from one helper: the same warning, the same refusal."""
+    from unreadable_trees import deny_listing
+
+    empty = tmp_path / "empty"
+    locked = empty / "locked"
+    locked.mkdir(parents=True)
+    deny_listing(monkeypatch, locked)
+    asked: list[int] = []
+    real = cli._images_to_measure
+    monkeypatch.setattr(cli, "_images_to_measure", lambda given, count: asked.append(count) or real(given, count))
+    assert cli.main(["bench", *tiny_args(tiny_model), *mode, str(empty)]) == 1
+    assert asked == [3 if "--versus-one-by-one" in mode else 2]
+    warning, refusal = capsys.readouterr().err.strip().splitlines()
+    assert warning.startswith("batch-classifier: warning: ") and str(locked) in warning
+    assert refusal.startswith("batch-classifier: error: Nothing to classify in ") and str(locked) in refusal

@@ -566,14 +566,20 @@ def _write_bench_outputs(
         raise CannotStart(str(error)) from None
 
 
-def _run_versus(args: argparse.Namespace, classifier: Classifier, given: list[str]) -> int:
-    """``bench --versus-one-by-one N``: N images one at a time, then batched, and why they differ."""
+def _images_to_measure(given: list[str], count: int) -> list[str]:
+    """The first ``count`` images under ``given`` for a measurement; each unreadable folder warned, none at all refused."""
     unreadable: list[UnreadableFolder] = []
-    paths = images_to_measure(given, args.versus_one_by_one, on_unreadable=unreadable.append)
+    paths = images_to_measure(given, count, on_unreadable=unreadable.append)
     for folder in unreadable:
         _warn(folder.describe())
     if not paths:
         raise CannotStart(no_images_message(given, unreadable=unreadable))
+    return paths
+
+
+def _run_versus(args: argparse.Namespace, classifier: Classifier, given: list[str]) -> int:
+    """``bench --versus-one-by-one N``: N images one at a time, then batched, and why they differ."""
+    paths = _images_to_measure(given, args.versus_one_by_one)
     sys.stderr.write(
         f"{classifier.model.name} on {classifier.device_name}, {classifier.precision}; "
         f"{args.versus_one_by_one} images (from {len(paths)} files) one by one, then in batches of "
@@ -604,12 +610,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.versus_one_by_one:
         return _run_versus(args, classifier, given)
     sizes = args.batch_sizes or default_sweep_sizes(classifier.device)
-    unreadable: list[UnreadableFolder] = []
-    paths = images_to_measure(given, max(sizes), on_unreadable=unreadable.append)
-    for folder in unreadable:
-        _warn(folder.describe())
-    if not paths:
-        raise CannotStart(no_images_message(given, unreadable=unreadable))
+    paths = _images_to_measure(given, max(sizes))
     sys.stderr.write(
         f"{classifier.model.name} on {classifier.device_name}, {classifier.precision}, {classifier.runner.runtime}; "
         f"{len(paths)} images, batch sizes {','.join(map(str, sizes))}; "
