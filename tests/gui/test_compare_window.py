@@ -105,3 +105,27 @@ def test_a_comparison_does_not_start_while_a_run_goes(
     monkeypatch.setattr(RunSession, "activity", property(lambda session: Activity.RUNNING))
     dialog.start()
     assert not dialog.busy and "A run or a sweep is going" in dialog.status.text()
+
+
+def test_a_models_two_curves_are_drawn_alike_in_its_own_colour(qtbot: QtBot) -> None:
+    """Throughput and memory curves of one model share pen, symbol and colour; the next model gets the next colour."""
+    from PySide6.QtGui import QColor
+
+    from batch_classifier.engine.sweep_chart import PALETTE
+    from batch_classifier.gui.model_curves import ModelCurves
+
+    curves = ModelCurves()
+    qtbot.addWidget(curves)
+    for number, model in enumerate(("first", "second")):
+        curves.start_model(model)
+        drawn = curves.curve(model)
+        colour = QColor(*PALETTE[number])
+        assert drawn.colour == colour
+        assert drawn.throughput.getViewBox() is curves.size_plot.getViewBox()
+        assert drawn.memory.getViewBox() is curves.memory_plot.getViewBox()
+        for item in (drawn.throughput, drawn.memory):
+            options = item.opts
+            assert options["pen"].color() == colour and options["pen"].width() == 2
+            assert (options["symbol"], options["symbolSize"], options["symbolBrush"], options["symbolPen"]) == (
+                "o", 6, colour, None)
+            assert item.getData()[0] is None or len(item.getData()[0]) == 0, "empty until the sweep measures"

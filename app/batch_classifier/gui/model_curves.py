@@ -89,10 +89,10 @@ class ModelCurves(QWidget):
             return
         colour = QColor(*PALETTE[len(self._curves) % len(PALETTE)])
         pen = pg.mkPen(colour, width=2)
-        throughput = self.size_plot.plot([], [], pen=pen, symbol="o", symbolSize=6, symbolBrush=colour,
-                                         symbolPen=None, antialias=False)
-        memory = self.memory_plot.plot([], [], pen=pen, symbol="o", symbolSize=6, symbolBrush=colour,
-                                       symbolPen=None, antialias=False)
+        throughput, memory = (
+            plot.plot([], [], pen=pen, symbol="o", symbolSize=6, symbolBrush=colour, symbolPen=None, antialias=False)
+            for plot in (self.size_plot, self.memory_plot)
+        )
         best = pg.ScatterPlotItem(size=14, pen=pg.mkPen(colour, width=2), brush=None, symbol="o")
         self.size_plot.addItem(best)
         self._curves[model] = _ModelCurve(colour, throughput, memory, best)
