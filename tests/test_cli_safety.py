@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from batch_classifier import cli
-from batch_classifier.engine import csv_output
+from batch_classifier.engine import csv_output, output_paths
 from batch_classifier.engine.run_identity import sidecar_path
 from support import TinyModel, make_tiny_model, write_colour_images
 
@@ -261,3 +261,41 @@ def test_bench_overwrite_replaces_its_outputs(tiny_model, tmp_path, capsys) -> N
     assert cli.main(["bench", "--model", str(tiny_model.path), "--labels", str(tiny_model.labels), "--device", "cpu",
                      "--batch-sizes", "1,2", "--json", str(report), "--overwrite"]) == 0
     assert [point["batch_size"] for point in json.loads(report.read_text())["points"]] == [1, 2]
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_a_signal_as_the_overwritten_file_is_moved_into_place_names_the_complete_file(
+    run, photos, tmp_path, monkeypatch, capsys, signals: int
+) -> None:
+    """After the last batch there is nothing to stop: the file is made whole, then named; a second signal waits too."""
+    out = tmp_path / "out.csv"
+    out.write_text("yesterday\r\n")
+    real_commit = output_paths.Replacement.commit
+
+    def signalled(replacement) -> None:
+        if replacement.target == out:  # not the run record, written before the run
+            for _ in range(signals):
+                os.kill(os.getpid(), signal.SIGTERM)
+        real_commit(replacement)
+
+    monkeypatch.setattr(output_paths.Replacement, "commit", signalled)
+    assert run("in", "--csv", out, "--overwrite") == 128 + signal.SIGTERM
+    assert last_line(capsys) == f"stopped by SIGTERM after the last batch: 3 rows written to {out}, which is complete"
+    assert [row["label"] for row in rows(out)] == ["red", "green", "blue"]
+    assert sidecar_path(out).exists() and not [path for path in tmp_path.iterdir() if ".partial-" in path.name]
+
+
+def test_a_signal_after_the_last_batch_is_not_lost(run, photos, tmp_path, monkeypatch, capsys) -> None:
+    """A signal between the last batch and the end of the run still ends the run with 130, its file named."""
+    real = cli.Classifier.classify_walk
+
+    def then_signalled(self, *args, **kwargs):
+        summary = real(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return summary
+
+    monkeypatch.setattr(cli.Classifier, "classify_walk", then_signalled)
+    out = tmp_path / "out.csv"
+    assert run("in", "--csv", out) == 128 + signal.SIGINT
+    assert last_line(capsys) == f"stopped by SIGINT after the last batch: 3 rows written to {out}, which is complete"
+    assert len(rows(out)) == 3

@@ -369,7 +369,9 @@ def _classify_with(
         )
         status = _run(args, classifier, assessor, writer, walk, stops, plan)
         if status == EXIT_OK and resumed is not None and (resumed.duplicates or resumed.retrying):
-            return _compact(plan, top_k, resolve)
+            status = _compact(plan, top_k, resolve)
+        if status == EXIT_OK and stops.exit_status is not None:
+            return _stopped_after_the_run(stops.exit_status, writer, plan)
         return status
     finally:
         if writer is not None:
@@ -435,6 +437,7 @@ def _classify(
             summary = classifier.classify(walk.paths, control, write_block, skip=walk.skip)
         else:
             summary = classifier.classify_walk(walk, control, write_batch)
+        stops.hold()
     except Interrupted as stop:
         return _stopped(stop.exit_status, writer, plan)
     except _WriteFailed as failure:
@@ -482,6 +485,14 @@ def _stopped(status: int, writer: CsvResultWriter, plan: OutputPlan) -> int:
                          "continue with --resume\n")
     else:
         sys.stderr.write(f"stopped by {name}: {writer.rows_written} rows written to stdout\n")
+    return status
+
+
+def _stopped_after_the_run(status: int, writer: CsvResultWriter, plan: OutputPlan) -> int:
+    """The last line after a signal that came once the last batch was done: the file was finished all the same."""
+    name = signal.Signals(status - 128).name
+    where = {"stdout": "stdout", "devnull": plan.path}.get(plan.kind, f"{display_path(plan.path)}, which is complete")
+    sys.stderr.write(f"stopped by {name} after the last batch: {writer.rows_written} rows written to {where}\n")
     return status
 
 

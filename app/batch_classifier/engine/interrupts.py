@@ -6,7 +6,9 @@ loads, while a big tree is counted) there is nothing to finish, so the first
 signal stops at once; while a run is going, the first signal cancels it
 cooperatively and a second one stops at once. Either way the caller sees an
 ``Interrupted`` that carries the exit status (128 + the signal number: 130,
-143, 129), never a ``KeyboardInterrupt`` traceback.
+143, 129), never a ``KeyboardInterrupt`` traceback. Once the last batch is
+done (``hold``) there is nothing left to stop: a signal is recorded, the
+caller makes its file whole and then says where the rows are.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class StopSignals:
     def __init__(self, on_cancel: Callable[[int], None] | None = None) -> None:
         self._on_cancel = on_cancel
         self._control: RunControl | None = None
+        self._holding = False
         self._previous: dict[int, object] = {}
         self.received: int | None = None
         """The first stop signal seen, if any."""
@@ -53,6 +56,16 @@ class StopSignals:
     def attach(self, control: RunControl | None) -> None:
         """From now on the first signal cancels ``control`` instead of stopping at once (None: stop at once again)."""
         self._control = control
+
+    def hold(self) -> None:
+        """The run is over: from now on a signal is only recorded, for the caller to report once its file is whole.
+
+        What is left is bounded (flush, fsync, one rename, the run record,
+        a resumed file's one rewrite), and a signal raised in the middle of
+        it would leave the user told nothing of where the rows are; so every
+        signal, a second one too, waits until the caller looks at ``received``.
+        """
+        self._holding = True
 
     @property
     def exit_status(self) -> int | None:
@@ -62,6 +75,8 @@ class StopSignals:
         first = self.received is None
         if first:
             self.received = signum
+        if self._holding:
+            return
         control = self._control
         if not first or control is None or control.cancelled:
             raise Interrupted(signum)
