@@ -201,3 +201,69 @@ def test_a_restored_session_exports_each_rows_runtime_and_preprocessing(
     assert (exported["b.png"]["runtime"], exported["b.png"]["preprocess"]) == ("", "")
     close_window(qtbot, main)
     main.deleteLater()
+
+
+def test_corrections_are_journalled_and_a_new_row_of_the_path_keeps_them(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.append([row("a.png"), row("b.png"), row("c.png")])
+    journal.record_correction("/photos/a.png", "dog")
+    journal.record_correction("/photos/b.png", "dog")
+    journal.record_correction("/photos/b.png", "")  # taken back
+    journal.mark_done()
+    journal.flush()
+    assert read_rows(journal.path)[1], "exported after the corrections"
+    journal.append([row("a.png", "bird")])  # run again: the correction is about the image, not the run
+    journal.record_correction("/photos/c.png", "cat")
+    journal.flush()
+    rows, exported = read_rows(journal.path)
+    assert [(r.path, r.label, r.corrected_label) for r in rows] == [
+        ("/photos/b.png", "cat", ""), ("/photos/c.png", "cat", "cat"), ("/photos/a.png", "bird", "dog"),
+    ]
+    assert not exported, "a correction after the export is not exported"
+    journal.mark_done()
+    journal.record_correction("/photos/c.png", "")
+    journal.flush()
+    assert not read_rows(journal.path)[1], "nor is taking one back"
+    journal.mark_cleared()
+    journal.append([row("a.png")])
+    journal.flush()
+    assert read_rows(journal.path)[0] == (row("a.png"),), "Clear forgets the corrections with the rows"
+    journal.close(keep=False)
+
+
+def test_a_correction_survives_a_signal_close_and_a_restore(
+    qtbot: QtBot, settings: Settings, journal_folder: Path, tmp_path: Path
+) -> None:
+    killed = Journal(journal_folder)
+    killed.append([row("a.png"), row("b.png")])
+    killed.flush()
+    with open(killed.path, "a", encoding="utf-8") as handle:  # a line from before rows kept corrections
+        handle.write(json.dumps({"kind": "rows", "rows": [["/photos/c.png", "ok", "", "tiny", "cpu", 2, []]]}) + "\n")
+    killed.close(keep=True)
+    first = MainWindow(settings)
+    first.show()
+    first.offer_restore()
+    next(b for b in first.restore_question.buttons() if b.text() == "&Restore").click()
+    first.export_csv(str(tmp_path / "before.csv"))
+    first.results.set_correction(1, "dog")  # what Review's "Correct label" does to the selected row
+    assert first._must_ask(), "a correction not exported is asked about, as rows are"
+    first.close_for_signal(signal.SIGTERM)
+    assert not first.isVisible()
+    first.deleteLater()
+
+    second = MainWindow(settings)
+    second.show()
+    second.offer_restore()
+    assert second.restore_question is not None, "the correction was not exported: the journal is offered"
+    next(b for b in second.restore_question.buttons() if b.text() == "&Restore").click()
+    restored = {Path(r.path).name: r.corrected_label for r in second.results.results()}
+    assert restored == {"a.png": "", "b.png": "dog", "c.png": ""}
+    assert second.results.corrections == 1
+    second.journal.flush()
+    assert [r.corrected_label for r in read_rows(second.journal.path)[0]] == ["", "dog", ""], "journalled again"
+    target = tmp_path / "after.csv"
+    second.export_csv(str(target))
+    with open(target, encoding="utf-8", newline="") as handle:
+        assert [line["corrected_label"] for line in csv.DictReader(handle)] == ["", "dog", ""]
+    close_window(qtbot, second)
+    second.deleteLater()

@@ -5,7 +5,8 @@ One file per window under the platform's application-data folder
 flushed and synced as each batch arrives, by a thread of its own: a sync
 can take a second on a busy disk, which the GUI thread must never wait for. A line cut short by a kill is
 dropped when read, and only that batch is lost. Marker lines record an
-export (``done``) and Clear (``clear``); a clean close removes the file. A
+export (``done``) and Clear (``clear``), and a person's correction of a
+row's label (``correct``) has a line of its own; a clean close removes the file. A
 ``QLockFile`` beside it, held while the window lives, tells a journal whose
 window is still open from one whose window died: only the second kind is
 offered for restore at the next start, and the lock dies with the process,
@@ -19,7 +20,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -28,7 +29,7 @@ from PySide6.QtCore import QLockFile, QStandardPaths
 from ..engine.records import ImageResult, Prediction
 
 SUFFIX = ".jsonl"
-_ROWS, _DONE, _CLEAR = "rows", "done", "clear"
+_ROWS, _DONE, _CLEAR, _CORRECT = "rows", "done", "clear", "correct"
 
 
 def default_folder() -> Path:
@@ -47,13 +48,14 @@ def _encode(result: ImageResult) -> list[object]:
     return [
         result.path, result.status, result.error, result.model, result.device, result.batch_size,
         [[p.label, p.confidence] for p in result.predictions], result.runtime, result.preprocess,
+        result.corrected_label,
     ]
 
 
 def _decode(cells: list[object]) -> ImageResult:
-    """A journalled row; one written before rows kept ``runtime`` and ``preprocess`` restores them empty."""
+    """A journalled row; one written before rows kept ``runtime``, ``preprocess`` or a correction restores them empty."""
     path, status, error, model, device, batch_size, predictions, *later = cells
-    runtime, preprocess = (*later, "", "")[:2]
+    runtime, preprocess, corrected_label = (*later, "", "", "")[:3]
     return ImageResult(
         index=0,
         path=str(path),
@@ -65,6 +67,7 @@ def _decode(cells: list[object]) -> ImageResult:
         batch_size=int(batch_size),  # type: ignore[arg-type]
         runtime=str(runtime),
         preprocess=str(preprocess),
+        corrected_label=str(corrected_label),
     )
 
 
@@ -95,6 +98,11 @@ class Journal:
         """Everything so far was exported: nothing to offer unless more rows follow."""
         if self._started:
             self._submit(lambda: {"kind": _DONE})
+
+    def record_correction(self, path: str, label: str) -> None:
+        """A person set (or, with ``""``, took back) the label of ``path``'s row: not exported until the next export."""
+        if self._started:
+            self._submit(lambda: {"kind": _CORRECT, "path": path, "label": label})
 
     def mark_cleared(self) -> None:
         """Clear results: the rows so far are not to be restored."""
@@ -143,8 +151,13 @@ class Orphan:
 
 
 def read_rows(path: Path) -> tuple[tuple[ImageResult, ...], bool]:
-    """The rows since the last Clear (one per path, the newest) and whether they were all exported."""
+    """The rows since the last Clear (one per path, the newest) and whether they were all exported.
+
+    A correction is about the image, as in the table: a newer row of its
+    path (a run again) keeps it, and only a later correction changes it.
+    """
     newest: dict[str, ImageResult] = {}
+    corrections: dict[str, str] = {}
     exported = False
     with open(path, encoding="utf-8", errors="surrogateescape") as handle:
         for line in handle:
@@ -152,15 +165,22 @@ def read_rows(path: Path) -> tuple[tuple[ImageResult, ...], bool]:
                 record = json.loads(line)
                 kind = record["kind"]
                 rows = [_decode(cells) for cells in record["rows"]] if kind == _ROWS else []
+                corrected = (str(record["path"]), str(record["label"])) if kind == _CORRECT else None
             except (ValueError, KeyError, TypeError):  # a line cut short by a kill: that batch is lost
                 continue
             if kind == _CLEAR:
                 newest.clear()
-            exported = kind == _DONE or (exported and not rows)
+                corrections.clear()
+            exported = kind == _DONE or (exported and not rows and corrected is None)
             for row in rows:
                 newest.pop(row.path, None)
                 newest[row.path] = row
-    return tuple(newest.values()), exported
+                if row.corrected_label:
+                    corrections[row.path] = row.corrected_label
+            if corrected is not None:
+                corrections[corrected[0]] = corrected[1]
+    rows = (replace(row, corrected_label=corrections.get(row.path, "")) for row in newest.values())
+    return tuple(rows), exported
 
 
 def orphans(folder: Path) -> list[Orphan]:

@@ -280,6 +280,7 @@ class MainWindow(QMainWindow):
         self.pause_action.toggled.connect(self.plots.set_paused)
 
         self.results_view.selection_changed.connect(self.detail.show_result)
+        self.results.correction_set.connect(self._on_correction)
         self.results_view.filter_changed.connect(self._update_actions)
         self.results_view.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.review.truth_offer.accepted.connect(lambda: self.lower_tabs.setCurrentWidget(self.review.accuracy_view))
@@ -637,6 +638,14 @@ class MainWindow(QMainWindow):
         self.progress.set_total(total)
         if self.session.activity is Activity.RUNNING:
             self.statusBar().showMessage(f"Classifying {total:,} images…")
+
+    def _on_correction(self, path: str, label: str) -> None:
+        """A person's correction is journalled like a row, and until it is exported a close asks about it."""
+        try:
+            self.journal.record_correction(path, label)
+        except OSError as error:
+            self.statusBar().showMessage(f"Cannot write the journal {self.journal.path}: {error}")
+        self._unexported = True
 
     def _on_batch(self, rows: BatchRows) -> None:
         results = self.review.annotate(rows.results)

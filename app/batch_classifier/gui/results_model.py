@@ -27,6 +27,7 @@ from PySide6.QtCore import (
     QRegularExpression,
     QSortFilterProxyModel,
     Qt,
+    Signal,
 )
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QApplication, QStyle
@@ -125,6 +126,9 @@ def _confidence(row: Row) -> float | None:
 class ResultsModel(QAbstractTableModel):
     """The rows of the session, in run order, each with its encoded thumbnail."""
 
+    correction_set = Signal(str, str)
+    """A person set the label of a path's row (``""``: took it back), for the journal."""
+
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[Row] = []
@@ -200,6 +204,7 @@ class ResultsModel(QAbstractTableModel):
         self._corrections += bool(label) - bool(self._rows[row_number][_CORRECTED])
         self._rows[row_number] = _with(self._rows[row_number], _CORRECTED, label)
         self.dataChanged.emit(self.index(row_number, 0), self.index(row_number, len(HEADERS) - 1))
+        self.correction_set.emit(self._rows[row_number][_PATH], label)
 
     @property
     def corrections(self) -> int:
