@@ -159,6 +159,16 @@ def test_inputs_that_are_the_same_file_are_counted_in_the_summary(tiny_model, tm
     assert "done: 3 images" in error
 
 
+def test_a_folder_given_twice_through_a_symlink_is_counted_as_duplicates(tiny_model, tmp_path: Path, capsys) -> None:
+    photos = tmp_path / "photos"
+    write_colour_images(photos, ["red", "green", "blue"])
+    (tmp_path / "link-to-photos").symlink_to(photos)
+    out = tmp_path / "out.csv"
+    assert main(["classify", *tiny_args(tiny_model), "--csv", str(out), str(photos), str(tmp_path / "link-to-photos")]) == 0
+    assert len(read_rows(out)) == 3
+    assert "3 skipped as duplicates of the same file" in capsys.readouterr().err
+
+
 def test_a_run_walks_its_folder_once_not_once_to_count_and_again_to_classify(
     tiny_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

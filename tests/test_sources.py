@@ -120,6 +120,32 @@ def test_every_name_left_out_as_the_same_file_is_told_and_a_resumed_file_is_not(
     assert duplicates_note(600) == "600 skipped as duplicates of the same file"
 
 
+def test_a_folder_reached_twice_counts_its_files_as_duplicates(tmp_path: Path) -> None:
+    """Named twice through a folder symlink, or reached again by a symlink back up: one row each, the rest told."""
+    a, b = _touch(tmp_path / "photos" / "a.jpg"), _touch(tmp_path / "photos" / "sub" / "b.jpg")
+    (tmp_path / "link-to-photos").symlink_to(tmp_path / "photos")
+    for given, rows, told in (
+        ([tmp_path / "photos", tmp_path / "link-to-photos"], [a, b],
+         ["link-to-photos/a.jpg", "link-to-photos/sub/b.jpg"]),
+        ([tmp_path / "link-to-photos", tmp_path / "photos"],
+         [tmp_path / "link-to-photos" / "a.jpg", tmp_path / "link-to-photos" / "sub" / "b.jpg"],
+         ["photos/a.jpg", "photos/sub/b.jpg"]),
+    ):
+        duplicates: list[str] = []
+        assert [item.path for item in iter_sources(given, on_duplicate=duplicates.append)] == [str(p) for p in rows]
+        assert [os.path.relpath(path, tmp_path) for path in duplicates] == told
+
+    (tmp_path / "photos" / "sub" / "back").symlink_to(tmp_path / "photos")  # a cycle, gone round once
+    duplicates = []
+    assert [item.path for item in iter_sources([tmp_path / "photos"], on_duplicate=duplicates.append)] == [
+        str(a), str(b)]
+    assert [os.path.relpath(path, tmp_path / "photos") for path in duplicates] == ["sub/back/a.jpg", "sub/back/sub/b.jpg"]
+    duplicates = []
+    assert len(list(iter_sources([tmp_path / "photos"], recursive=False, on_duplicate=duplicates.append))) == 1
+    assert duplicates == [], "without sub-folders the cycle is never met"
+    assert count_sources([tmp_path / "photos", tmp_path / "link-to-photos"]) == 2
+
+
 def test_hard_links_are_different_files(tmp_path: Path) -> None:
     """Two names for one inode are two paths the user sees: two rows."""
     first = _touch(tmp_path / "a.jpg")

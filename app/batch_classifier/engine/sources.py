@@ -60,39 +60,49 @@ def is_image_name(name: str) -> bool:
 
 
 def _walk(
-    folder: str, recursive: bool, seen_dirs: set[tuple[int, int]], on_unreadable: UnreadableCallback | None
+    folder: str,
+    recursive: bool,
+    seen_dirs: set[tuple[int, int]],
+    on_unreadable: UnreadableCallback | None,
+    on_reached_again: Callable[[str], None] | None = None,
 ) -> Iterator[str]:
     """Yield image files below ``folder`` depth first in name order, never entering a folder twice.
 
     ``seen_dirs`` holds (device, inode) of folders entered so far, which both
-    breaks symlink loops and skips a folder reached by two routes. The walk
+    breaks symlink loops and skips a folder reached by two routes; each such
+    route is told to ``on_reached_again``. The walk
     keeps its own stack rather than recursing, so a tree nested thousands of
     levels deep cannot raise RecursionError in the middle of a run.
     """
-    stack = [_listing(folder, seen_dirs, on_unreadable)]
+    stack = [_listing(folder, seen_dirs, on_unreadable, on_reached_again)]
     while stack:
         entry = next(stack[-1], None)
         if entry is None:
             stack.pop()
         elif _is_dir(entry):
             if recursive:
-                stack.append(_listing(entry.path, seen_dirs, on_unreadable))
+                stack.append(_listing(entry.path, seen_dirs, on_unreadable, on_reached_again))
         elif is_image_name(entry.name):
             yield entry.path
 
 
 def _listing(
-    folder: str, seen_dirs: set[tuple[int, int]], on_unreadable: UnreadableCallback | None
+    folder: str,
+    seen_dirs: set[tuple[int, int]],
+    on_unreadable: UnreadableCallback | None,
+    on_reached_again: Callable[[str], None] | None,
 ) -> Iterator[os.DirEntry[str]]:
     """The entries of ``folder`` in name order; nothing if it was entered before or cannot be read.
 
     A folder that cannot be read is told to ``on_unreadable``; one entered
-    before is not (it was listed, or reported, the first time).
+    before is told to ``on_reached_again`` (it was listed, or reported, the first time).
     """
     try:
         identity = os.stat(folder)
         key = (identity.st_dev, identity.st_ino)
         if key in seen_dirs:
+            if on_reached_again is not None:
+                on_reached_again(folder)
             return iter(())
         seen_dirs.add(key)
         with os.scandir(folder) as scan:
@@ -139,6 +149,11 @@ def iter_sources(
     reached through a symlink) yields one row, under the first name met:
     duplicates would only make the CSV disagree with itself. ``on_duplicate``
     hears of every other name, so the drop is counted and said, never silent.
+    A folder reached again (named twice, a symlink to a folder walked
+    already, a symlink back up the tree) is walked once more after
+    everything else, with a fresh record of the folders it enters, so its
+    files are counted as the duplicates they are and a symlink cycle is gone
+    round once, never forever.
     ``skip`` holds files already done (``--resume``) as ``os.path.realpath``
     resolves them, so a path spelled differently from the earlier run still
     matches; those are not duplicates. ``on_unreadable`` hears of each folder
@@ -146,23 +161,30 @@ def iter_sources(
     """
     seen_files: set[str] = set()
     seen_dirs: set[tuple[int, int]] = set()
+    reached_again: list[str] = []
+
+    def candidates() -> Iterator[str]:
+        for given in paths:
+            given_path = os.fspath(given)
+            if os.path.isdir(given_path):
+                yield from _walk(given_path, recursive, seen_dirs, on_unreadable, reached_again.append)
+            else:
+                yield given_path
+        for folder in reached_again:  # a folder it could not read was said the first time
+            yield from _walk(folder, recursive, set(), None)
+
     index = 0
-    for given in paths:
-        given_path = os.fspath(given)
-        candidates = (
-            _walk(given_path, recursive, seen_dirs, on_unreadable) if os.path.isdir(given_path) else iter((given_path,))
-        )
-        for path in candidates:
-            identity = os.path.realpath(path)
-            if identity in seen_files:
-                if on_duplicate is not None:
-                    on_duplicate(path)
-                continue
-            if identity in skip:
-                continue
-            seen_files.add(identity)
-            yield SourceItem(index, path)
-            index += 1
+    for path in candidates():
+        identity = os.path.realpath(path)
+        if identity in seen_files:
+            if on_duplicate is not None:
+                on_duplicate(path)
+            continue
+        if identity in skip:
+            continue
+        seen_files.add(identity)
+        yield SourceItem(index, path)
+        index += 1
 
 
 class SourceWalk:
