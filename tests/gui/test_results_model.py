@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from dataclasses import replace
 
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
@@ -115,3 +116,27 @@ def test_done_paths_are_the_files_rows_name_resolved_by_the_resume_rule(
         [None, None, None],
     )
     assert model.done_paths() == {str(folder / "a.jpg"), str(folder / "b.jpg")}
+
+
+def test_a_file_spelled_otherwise_has_one_row_as_the_resume_rule_says(qtbot: QtBot, tmp_path, monkeypatch) -> None:
+    """Relative and absolute spellings and a folder symlink name one file: one row, the newest, where it was."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        (folder / name).write_bytes(b"")
+    (tmp_path / "link-to-photos").symlink_to(folder)
+    monkeypatch.chdir(tmp_path)
+    model = ResultsModel()
+    first, second = result(0, "a.jpg", "tabby", 0.4), result(1, "b.jpg", "tabby", 0.4)
+    model.append_batch([replace(first, path="photos/a.jpg"), replace(second, path=str(folder / "b.jpg"))], [None] * 2)
+    model.set_correction(0, "espresso")
+    newer = result(2, "a.jpg", "espresso", 0.9)
+    model.append_batch([replace(newer, path=str(tmp_path / "link-to-photos" / "a.jpg")),
+                        replace(second, path="./photos/../photos/b.jpg", status="error", predictions=())], [None] * 2)
+    rows = model.results()
+    assert [(row.path, row.label, row.corrected_label) for row in rows] == [
+        (str(tmp_path / "link-to-photos" / "a.jpg"), "espresso", "espresso"),
+        ("./photos/../photos/b.jpg", "", ""),
+    ]
+    assert model.rowCount() == 2 and model.error_count == 1 and model.corrections == 1
+    assert model.done_paths() == {str(folder / "a.jpg")}

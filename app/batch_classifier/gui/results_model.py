@@ -1,8 +1,9 @@
 """The results table: one row per image, appended a whole batch at a time.
 
 One ``beginInsertRows`` per batch (not per image) keeps a 10,000-image run
-from flooding the view with layout work. A path has one row, the newest: a
-row for a path already in the table (a run again, a retried error) replaces
+from flooding the view with layout work. A file has one row, the newest: a
+row for a file already in the table (a run again, a retried error, another
+spelling of its path, matched by the engine's resume rule) replaces
 the old row in place, so the table and the export never hold a path twice. Rows go back out as the engine's
 own ``ImageResult`` records, so Export writes exactly what the command line
 would.
@@ -34,7 +35,7 @@ from PySide6.QtWidgets import QApplication, QStyle
 
 from ..engine.csv_output import PreviousRow
 from ..engine.records import UNKNOWN_LABEL, ImageResult, Prediction, below_threshold
-from ..engine.resume import done_set
+from ..engine.resume import done_set, resolver
 from ..engine.sources import display_path
 from .thumbnails import PixmapCache
 
@@ -148,18 +149,23 @@ class ResultsModel(QAbstractTableModel):
     # --- filling -----------------------------------------------------------------------
 
     def append_batch(self, results: Sequence[ImageResult], thumbnails: Sequence[bytes | None]) -> None:
-        """Add a batch's rows; a path already in the table keeps its place and takes the new row.
+        """Add a batch's rows; a file already in the table keeps its place and takes the new row.
 
-        A person's correction is about the image, not the run: a new row for the path keeps it.
+        Files match as a continued run matches them (the engine's ``resolver``,
+        the rule of ``done_set``): ``./in/a.png``, ``/home/me/in/a.png`` and a
+        name through a folder symlink are one row. A person's correction is
+        about the image, not the run: a new row for the file keeps it.
         """
         replaced: list[int] = []
         added: list[Row] = []
         first = len(self._rows)
+        resolve = resolver(os.getcwd())
         for result, thumbnail in zip(results, thumbnails):
             row = pack(result, thumbnail)
-            number = self._row_of.get(result.path)
+            key = resolve(result.path)
+            number = self._row_of.get(key)
             if number is None:
-                self._row_of[result.path] = first + len(added)
+                self._row_of[key] = first + len(added)
                 added.append(row)
             elif number >= first:  # twice in one batch: the later one wins
                 added[number - first] = row
