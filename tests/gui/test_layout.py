@@ -55,3 +55,35 @@ def test_the_window_shows_every_label_plot_title_and_legend_whole(
         names = [plots.tabs.tabText(i) for i in range(3)]
         assert names == [plots.title(plot) for plot in (plots.time_plot, plots.size_plot, plots.memory_plot)]
     assert cut_off(central) == []
+
+
+@pytest.mark.parametrize("size", [(960, 640), (1024, 700)])
+def test_a_small_window_cuts_neither_the_accuracy_line_nor_a_top_k_line_nor_the_progress_bar(
+    qtbot: QtBot, window: MainWindow, size: tuple[int, int]
+) -> None:
+    from batch_classifier.engine.records import ImageResult, Prediction
+
+    window.resize(*size)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == size, timeout=3000)
+    window.memory_label.setText("Process memory (no CUDA): 1,027 MB")
+    window.device_label.setText("CPU (AMD EPYC 7B13 64-Core Processor, 2 cores) · onnxruntime")
+    accuracy = window.review.accuracy_label
+    accuracy.setText("accuracy: top-1 66.7% (2 of 3), top-5 100.0% · 1,234 not scored")
+    labels = ("espresso", "cup", "consomme", "chocolate sauce", "coffee mug")
+    window.detail.show_result(ImageResult(
+        0, "/photos/a/rather/long/folder/name/for/a/photo/coffee.png", "ok",
+        tuple(Prediction(label, 0.5 / (rank + 1)) for rank, label in enumerate(labels)),
+        model="efficientnet_lite0", device="cpu", batch_size=4), None)
+    qtbot.wait(200)  # laid out
+
+    assert accuracy.isVisible() and accuracy.width() >= accuracy.sizeHint().width(), "the accuracy line is whole"
+    text = window.detail.text
+    assert text.height() >= text.heightForWidth(text.width()), "every top-k line and the footer are shown"
+    status = window.statusBar()
+    for widget in (window.memory_label, window.device_label, window.progress):
+        assert widget.geometry().right() < status.width() and widget.width() >= widget.minimumSizeHint().width()
+    bar = window.progress.bar
+    assert bar.width() >= bar.minimumWidth(), "the progress bar keeps its width"
+    device = window.device_label
+    assert device.elided == (device.width() < device.sizeHint().width())
+    assert not device.elided or device.text() in device.toolTip(), "an elided label's whole text is in its tooltip"

@@ -5,7 +5,8 @@ The table has room for the top-1 only; this is where the runner-up classes
 message are read. The preview is read from the file at the pane's own size
 (a 64 px table thumbnail scaled up would be blurred), on a helper thread so
 moving through rows with the arrow keys never waits for a large PNG; the
-row's thumbnail stands in until it arrives.
+row's thumbnail stands in until it arrives. In a short window the preview
+gives up height (down to a third of its size) before a line of the text is cut.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from html import escape
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QImage, QImageReader, QPalette, QPixmap
+from PySide6.QtGui import QImage, QImageReader, QPalette, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ..engine.records import ImageResult
@@ -22,6 +23,7 @@ from ..engine.sources import display_path
 from .results_model import file_name
 
 PREVIEW_SIZE = 128
+SMALLEST_PREVIEW = PREVIEW_SIZE // 3
 
 
 def read_preview(path: str, side: int) -> QImage:
@@ -46,6 +48,7 @@ class DetailPane(QWidget):
         super().__init__(parent)
         self._reader = reader = ThreadPoolExecutor(1, thread_name_prefix="preview")
         self._selected: str | None = None
+        self._pixmap: QPixmap | None = None
         self._preview_read.connect(self._show_preview)
         self.destroyed.connect(lambda: reader.shutdown(wait=False, cancel_futures=True))
         self.preview = QLabel()
@@ -64,18 +67,42 @@ class DetailPane(QWidget):
         self.show_result(None, None)
 
     def show_result(self, result: ImageResult | None, thumbnail: QPixmap | None) -> None:
-        if thumbnail is None or thumbnail.isNull():
-            self.preview.clear()
-        else:
-            self.preview.setPixmap(thumbnail)  # shown as it is until the sharp preview arrives
+        # The thumbnail is shown as it is until the sharp preview arrives.
+        self._show_pixmap(None if thumbnail is None or thumbnail.isNull() else thumbnail)
         self._selected = result.path if result is not None and result.status == "ok" else None
         if self._selected is not None:
             side = round(PREVIEW_SIZE * self.devicePixelRatioF())
             self._reader.submit(self._read, self._selected, side)
         if result is None:
             self.text.setText("<i>Select a row to see its top-5 predictions.</i>")
+        else:
+            self.text.setText(self._html(result))
+        self._fit_preview()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_preview()
+
+    def _fit_preview(self) -> None:
+        """The preview takes the height the text leaves, from its full size down to ``SMALLEST_PREVIEW``."""
+        spare = self.height() - self.text.heightForWidth(self.width()) - self.layout().spacing()
+        side = max(SMALLEST_PREVIEW, min(PREVIEW_SIZE, spare))
+        if side != self.preview.width():
+            self.preview.setFixedSize(side, side)
+            self._show_pixmap(self._pixmap)
+
+    def _show_pixmap(self, pixmap: QPixmap | None) -> None:
+        """Show ``pixmap`` (kept at its own size), scaled down when the preview has less room than it."""
+        self._pixmap = pixmap
+        if pixmap is None:
+            self.preview.clear()
             return
-        self.text.setText(self._html(result))
+        room = round(self.preview.width() * pixmap.devicePixelRatio())
+        if pixmap.width() > room or pixmap.height() > room:
+            ratio = pixmap.devicePixelRatio()
+            pixmap = pixmap.scaled(room, room, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+            pixmap.setDevicePixelRatio(ratio)
+        self.preview.setPixmap(pixmap)
 
     def _read(self, path: str, side: int) -> None:
         """Reading thread: skipped when the selection has already moved on."""
@@ -88,7 +115,7 @@ class DetailPane(QWidget):
             return
         pixmap = QPixmap.fromImage(image)
         pixmap.setDevicePixelRatio(self.devicePixelRatioF())
-        self.preview.setPixmap(pixmap)
+        self._show_pixmap(pixmap)
         self.preview_shown.emit(path)
 
     def _html(self, result: ImageResult) -> str:

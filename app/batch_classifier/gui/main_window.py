@@ -22,7 +22,6 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QSplitter,
@@ -50,6 +49,7 @@ from .compare_dialog import CompareDialog
 from .controls import RunControls
 from .detail_pane import DetailPane
 from .drop_zone import DropZone
+from .elided_label import ElidedLabel
 from .journal import Journal, Orphan, default_folder, discard, orphans
 from .plots import BatchPlots
 from .progress import RunProgress
@@ -95,8 +95,8 @@ class MainWindow(QMainWindow):
         self.plots = BatchPlots()
         self.detail = DetailPane()
         self.progress = RunProgress()
-        self.device_label = QLabel("No model loaded")
-        self.memory_label = QLabel("")
+        self.device_label = ElidedLabel("No model loaded")
+        self.memory_label = ElidedLabel("")
         self._actor_peaks = ActorPeaks()
 
         self._create_actions()
@@ -231,6 +231,8 @@ class MainWindow(QMainWindow):
         self.lower_tabs.setDocumentMode(True)
         self.lower_tabs.addTab(self.plots, "Batching")
         self.lower_tabs.addTab(self.review.accuracy_view, "Accuracy")
+        # Beside the tabs, whichever is shown: the status bar has no room left for it in a small window.
+        self.lower_tabs.setCornerWidget(self.review.accuracy_label, Qt.Corner.TopRightCorner)
         self.results_splitter = QSplitter(Qt.Orientation.Vertical)
         self.results_splitter.addWidget(results)
         self.results_splitter.addWidget(self.lower_tabs)
@@ -250,7 +252,6 @@ class MainWindow(QMainWindow):
             label.setContentsMargins(10, 0, 10, 0)
         status.addPermanentWidget(self.memory_label)
         status.addPermanentWidget(self.device_label)
-        status.addPermanentWidget(self.review.accuracy_label)
         status.addPermanentWidget(self.progress)
 
     def _connect(self) -> None:

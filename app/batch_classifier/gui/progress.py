@@ -15,8 +15,10 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QWidget
 from tqdm import tqdm
+
+from .elided_label import ElidedLabel
 
 RATE_WINDOW_S = 5.0
 
@@ -26,12 +28,13 @@ class RunProgress(QWidget):
         super().__init__(parent)
         self.bar = QProgressBar()
         self.bar.setTextVisible(True)
-        self.bar.setMinimumWidth(220)
+        self.bar.setMinimumWidth(140)
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
         self.bar.setFormat("")
-        self.label = QLabel("Ready")
-        self.label.setFixedWidth(330)  # text changes every batch; a fixed width never re-lays out the bar
+        self.label = ElidedLabel("Ready")
+        # The text changes every batch: a fixed width never re-lays out the bar (a long one is elided).
+        self.label.setFixedWidth(260)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.label)

@@ -31,7 +31,7 @@ from .truth_offer import TruthOffer
 
 
 def status_line(report: AccuracyReport) -> str:
-    """The accuracy line beside the progress: the command line's headline, and how many were not scored."""
+    """The accuracy line beside the lower tabs: the command line's headline, and how many were not scored."""
     unscored = report.without_truth + report.errors
     return report.headline() + (f" · {unscored:,} not scored" if unscored else "")
 
