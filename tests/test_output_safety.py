@@ -27,7 +27,8 @@ CLI = [sys.executable, "-m", "batch_classifier", "classify"]
 INPUTS = 4000  # at batch size 1 on torch, a run lasts long enough (~15 s on an idle machine) to act on it while it goes
 TOP_K = 2
 STARTUP_TIMEOUT_S = 120.0
-EXIT_TIMEOUT_S = 30.0
+EXIT_TIMEOUT_S = 120.0
+"""A hang guard: the batch in flight and the interpreter's exit take seconds, many on a loaded machine."""
 DROP_ROOT = ["setpriv", "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search"]
 
 
@@ -60,12 +61,17 @@ def start(arguments: list[str], **options) -> subprocess.Popen[str]:
 
 
 def wait_for_rows(process: subprocess.Popen[str], folder: Path, pattern: str, rows: int) -> Path:
-    """The file matching ``pattern`` in ``folder`` once it has ``rows`` rows, while ``process`` runs."""
+    """The file matching ``pattern`` in ``folder`` once it has ``rows`` rows, while ``process`` runs.
+
+    The run is then frozen (SIGSTOP) until ``stop`` signals it: however long the test's next steps take
+    on a loaded machine (starting other processes), the run cannot end before them.
+    """
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         assert process.poll() is None, f"the run ended early: {process.communicate()[1]}"
         for path in folder.glob(pattern):
             if path.read_bytes().count(b"\r\n") > rows:
+                process.send_signal(signal.SIGSTOP)
                 return path
         time.sleep(0.05)
     process.kill()
@@ -73,7 +79,9 @@ def wait_for_rows(process: subprocess.Popen[str], folder: Path, pattern: str, ro
 
 
 def stop(process: subprocess.Popen[str], signum: int) -> str:
+    """Send ``signum`` to a run ``wait_for_rows`` froze, let it go on, and return its standard error once it exits."""
     process.send_signal(signum)
+    process.send_signal(signal.SIGCONT)  # the signal was pending while it was stopped: it arrives now
     try:
         _, stderr = process.communicate(timeout=EXIT_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -153,7 +161,7 @@ def test_one_writer_and_sigterm_keep_the_old_file(model: list[str], pile: Path, 
     for second in seconds:
         _, refusal = second.communicate(timeout=300)
         assert second.returncode == 1 and "is being written by another batch-classifier run" in refusal, refusal
-    assert process.poll() is None, "the first run must still be going for this to test the lock"
+    assert process.poll() is None, "the first run (frozen) still holds its lock"
     stderr = stop(process, signal.SIGTERM)
     assert out.read_bytes() == before, "the old file is untouched until an --overwrite run completes"
     last = stderr.strip().splitlines()[-1]
