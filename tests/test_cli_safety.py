@@ -151,12 +151,22 @@ def test_resume_refuses_another_model_weights_or_labels(run, photos, tmp_path, t
     renamed.write_text("rouge\nvert\nbleu\nsombre\n", encoding="utf-8")
     capsys.readouterr()
     assert run("in", "--csv", out, "--resume", model=retrained) == 1
-    assert "another weights" in one_line(capsys)
+    assert "written with different weights" in one_line(capsys)
     assert run("in", "--csv", out, "--resume", model=TinyModel(tiny_model.path, renamed)) == 1
-    assert "another labels" in one_line(capsys)
+    assert "written with different labels" in one_line(capsys)
     assert run("in", "--csv", out, "--resume", "--top-k", "3") == 1
-    assert "top-k" in one_line(capsys)
+    assert "written with different top-k" in one_line(capsys), "the run record says what differs, not the columns"
     assert out.read_bytes() == before, "a refused resume touches nothing"
+
+
+def test_an_empty_csv_name_and_an_unknown_device_are_one_line(run, photos, capsys) -> None:
+    """``--csv "$OUT"`` with OUT unset is not standard output; a device torch does not know is named, not torch's list."""
+    with pytest.raises(SystemExit) as stopped:
+        run(photos[0], "--csv", "")
+    assert stopped.value.code == 2 and "--csv needs a file name" in capsys.readouterr().err
+    assert cli.main(["classify", str(photos[0]), "--device", "banana", "--quiet"]) == 1
+    assert one_line(capsys) == ("batch-classifier: error: unknown device 'banana': "
+                                "use auto, cuda, mps, cpu or one such as cuda:1")
 
 
 def test_resume_refuses_rows_without_a_run_record(run, photos, tmp_path, capsys) -> None:

@@ -41,6 +41,7 @@ from .engine.resources import sample_images
 from .engine.resume import ResumePlan, absolute_inputs, compact_csv, plan_resume, resolver
 from .engine.runtimes import RUNTIME_CHOICES, RUNTIME_HELP
 from .engine.run_identity import (
+    RecordedRun,
     ResumeRefused,
     RunIdentity,
     check_resume,
@@ -333,14 +334,13 @@ def _classify_with(
     if plan.kind in ("new", "replace", "append"):
         model = classifier.model
         identity = identity_of(model.name, model.module, model.labels, classifier.config.preprocess, top_k)
+    if plan.kind == "append" and identity is not None:
+        _recorded_run(plan, identity, has_rows=False)  # another model is said as such, before its columns differ
     writer = _open_csv(plan, top_k) if plan.kind == "append" else None
     try:
         paths, resumed, resolve = list(args.paths), None, None
         if writer is not None and identity is not None:
-            try:
-                recorded = check_resume(plan.path, identity, has_rows=bool(writer.previous))
-            except ResumeRefused as error:
-                raise CannotStart(str(error)) from None
+            recorded = _recorded_run(plan, identity, has_rows=bool(writer.previous))
             if not writer.previous:
                 _write_sidecar(Path(plan.path), identity)
             resolve = resolver(recorded.cwd)
@@ -376,6 +376,13 @@ def _classify_with(
     finally:
         if writer is not None:
             writer.close()
+
+
+def _recorded_run(plan: OutputPlan, identity: RunIdentity, has_rows: bool) -> RecordedRun:
+    try:
+        return check_resume(plan.path, identity, has_rows=has_rows)
+    except ResumeRefused as error:
+        raise CannotStart(str(error)) from None
 
 
 def _resume_note(resumed: ResumePlan, path: str) -> str:
@@ -679,6 +686,8 @@ def run_models() -> int:
 
 def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Clashes argparse cannot express alone: usage errors, exit 2 like the rest."""
+    if args.command == "classify" and args.csv == "":
+        parser.error("--csv needs a file name (or - for standard output), not an empty one")
     if args.command == "classify" and args.resume and args.csv in (None, STDOUT):
         parser.error("--resume needs --csv naming the file to continue")
     if args.command == "classify" and args.ray_address and not args.ray:

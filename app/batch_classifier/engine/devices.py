@@ -44,8 +44,8 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("mps" if _mps_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError as error:
-        raise DeviceUnavailable(f"unknown device {name!r}: {error}") from None
+    except RuntimeError:
+        raise DeviceUnavailable(f"unknown device {name!r}: use {', '.join(DEVICE_CHOICES)} or one such as cuda:1") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DeviceUnavailable(f"device {name!r} is not available: this machine has no usable CUDA GPU")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():

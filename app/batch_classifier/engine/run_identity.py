@@ -131,7 +131,7 @@ def check_resume(csv_path: str | os.PathLike[str], identity: RunIdentity, has_ro
     different = recorded.identity.differences(identity)
     if different:
         raise ResumeRefused(
-            f"cannot resume {shown}: it was written with another {', '.join(different)} "
+            f"cannot resume {shown}: it was written with different {', '.join(different)} "
             f"({recorded.identity.model}); use the same settings, --overwrite, or another --csv"
         )
     return recorded
