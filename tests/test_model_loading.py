@@ -175,3 +175,14 @@ def test_labels_file_that_is_not_utf8(tmp_path: Path) -> None:
     labels.write_bytes(b"caf\xe9\nb\nc\nd\n")
     with pytest.raises(ModelLoadError, match="not UTF-8"):
         load_model(str(model_path), labels_path=labels)
+
+
+def test_a_blank_label_inside_the_file_is_refused_and_blank_lines_at_the_end_are_not(tmp_path: Path) -> None:
+    model_path, _ = corpus.make_tiny_model(tmp_path)
+    holed = tmp_path / "holed.txt"
+    holed.write_text("red\n \nblue\ndark\n", encoding="utf-8")
+    with pytest.raises(ModelLoadError, match=r"holed.txt: line 2 is blank; every class needs a name"):
+        load_model(str(model_path), labels_path=holed)
+    trailing = tmp_path / "trailing.txt"
+    trailing.write_text("red\ngreen\nblue\ndark\n\n\n", encoding="utf-8")
+    assert load_model(str(model_path), labels_path=trailing).labels == corpus.COLOUR_LABELS

@@ -304,7 +304,8 @@ def _is_torchscript(path: Path) -> bool:
 
 
 def read_labels(path: Path) -> tuple[str, ...]:
-    """One label per line; blank lines at the end are ignored, blank lines inside are not."""
+    """One label per line; blank lines at the end are ignored, one inside is refused (a class without a name
+    would give ``ok`` rows with an empty label, and dropping it would shift every label after it)."""
     try:
         lines = read_regular_file(path, LABELS_LIMIT_BYTES).decode("utf-8-sig").splitlines()
     except (NotARegularFile, FileTooLarge) as error:
@@ -315,6 +316,9 @@ def read_labels(path: Path) -> tuple[str, ...]:
         raise ModelLoadError(f"labels file {path} is not UTF-8 text") from None
     while lines and not lines[-1].strip():
         lines.pop()
+    blank = next((number for number, line in enumerate(lines, 1) if not line.strip()), None)
+    if blank is not None:
+        raise ModelLoadError(f"labels file {path}: line {blank} is blank; every class needs a name")
     return tuple(line.strip() for line in lines)
 
 
