@@ -176,7 +176,9 @@ def test_sighup_then_resume_from_elsewhere_spelled_otherwise(model: list[str], p
     """Items 6, 7: SIGHUP stops like Ctrl-C (129); resume with ``/abs/in/`` from another folder does each image once."""
     process = start(["in", *model, *slow("--csv", "out.csv")], cwd=tmp_path)
     wait_for_rows(process, tmp_path, "out.csv", 10)
-    stop(process, signal.SIGHUP)
+    stderr = stop(process, signal.SIGHUP)
+    assert stderr.strip().splitlines()[-1].endswith("rows written to out.csv; continue with --resume"), stderr
+    assert len(files_once(tmp_path / "out.csv", tmp_path)) < INPUTS, "stopped midway: the batch in flight, no more"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     resumed = run([f"{pile}/", *model, "--csv", str(tmp_path / "out.csv"), "--resume", "--batch-size", "64"],
