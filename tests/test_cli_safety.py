@@ -309,3 +309,37 @@ def test_a_signal_after_the_last_batch_is_not_lost(run, photos, tmp_path, monkey
     assert run("in", "--csv", out) == 128 + signal.SIGINT
     assert last_line(capsys) == f"stopped by SIGINT after the last batch: 3 rows written to {out}, which is complete"
     assert len(rows(out)) == 3
+
+
+def test_a_standard_error_that_closes_does_not_end_a_run_writing_its_csv(
+    tiny_model, photos, tmp_path, monkeypatch
+) -> None:
+    """``classify ... --csv out.csv 2>&1 | head -1``: the progress line's next write met a closed pipe and the
+    run ended with 141, its CSV holding only the header. Standard error only informs: the run goes on."""
+
+    class ClosesAfterOneLine:
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def write(self, text: str) -> int:
+            if self.lines:
+                raise BrokenPipeError(32, "Broken pipe")
+            self.lines.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            if self.lines:
+                raise BrokenPipeError(32, "Broken pipe")
+
+        def isatty(self) -> bool:
+            return False
+
+    closing = ClosesAfterOneLine()
+    monkeypatch.setattr("sys.stderr", closing)
+    out = tmp_path / "out.csv"
+    monkeypatch.chdir(tmp_path)
+    arguments = ["classify", "--model", str(tiny_model.path), "--labels", str(tiny_model.labels),
+                 "--device", "cpu", "--top-k", str(TOP_K), "in", "--csv", str(out)]  # no --quiet: the progress line
+    assert cli.main(arguments) == 0
+    assert [row["label"] for row in rows(out)] == ["red", "green", "blue"]
+    assert len(closing.lines) == 1

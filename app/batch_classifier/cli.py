@@ -531,12 +531,17 @@ def _compact(plan: OutputPlan, top_k: int, resolve: Callable[[str], str]) -> int
 
 def _silence_stdout() -> None:
     """Point standard output at /dev/null, so the exit's flush of what is left cannot fail again (Python's SIGPIPE recipe)."""
+    _to_devnull(sys.stdout)
+
+
+def _to_devnull(stream: object) -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())  # type: ignore[attr-defined]
         os.close(devnull)
-    except (AttributeError, OSError, ValueError):  # no real stdout (None, or a test's capture)
+    except (AttributeError, OSError, ValueError):  # no real stream (None, or a test's capture)
         pass
+
 
 def _bench_table(result: SweepResult) -> str:
     stages = {entry.batch_size: entry for entry in stage_times_of_sweep(result.points)}
@@ -768,6 +773,39 @@ class _CheckedStdout:
             raise _StdoutFailed(error) from None
 
 
+class _StderrThatMayClose:
+    """Standard error that, once it cannot be written (``2>&1 | head -1``, a terminal gone), takes the rest quietly.
+
+    Standard error only tells a person what goes on; a run writing its CSV
+    to a file must not die of it (the progress line's next redraw would end
+    the run with 141 and lose what the batches in flight held). The stream
+    is pointed at /dev/null then, so the exit's flush cannot fail either.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text: str) -> int:
+        self._guard(self._stream.write, text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._guard(self._stream.flush)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+    def _guard(self, call: Callable[..., object], *args: object) -> None:
+        if self._gone:
+            return
+        try:
+            call(*args)
+        except (OSError, ValueError):  # a closed pipe, a hung-up terminal, a stream already closed
+            self._gone = True
+            _to_devnull(self._stream)
+
+
 def _dispatch(args: argparse.Namespace, stops: StopSignals) -> int:
     if args.command == "classify":
         return run_classify(args, stops)
@@ -792,8 +830,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--arch and --labels belong to a single --model, not to --models")
     if sys.stdout is None and _writes_stdout(args):
         return EXIT_CLOSED_STDOUT
-    stdout = sys.stdout
+    stdout, stderr = sys.stdout, sys.stderr
     sys.stdout = _CheckedStdout(stdout)  # type: ignore[assignment]
+    if stderr is not None:
+        sys.stderr = _StderrThatMayClose(stderr)  # type: ignore[assignment]
     try:
         with StopSignals(_say_finishing) as stops:
             status = _dispatch(args, stops)
@@ -813,4 +853,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_CLOSED_STDOUT
     finally:
-        sys.stdout = stdout
+        sys.stdout, sys.stderr = stdout, stderr
