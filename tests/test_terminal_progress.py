@@ -27,7 +27,7 @@ def test_the_total_arrives_from_the_counting_thread_and_the_bar_shows_it() -> No
     progress.update(5, 1)
     progress.close()
     last = stream.getvalue().rsplit("\r", 1)[-1]
-    assert "5/5" in last and "100%" in last and "1 errors" in last and "img/s" in last
+    assert "5/5" in last and "100%" in last and "1 error]" in last and "img/s" in last
 
 
 def test_a_total_below_the_rows_already_written_never_shows_more_than_100_percent() -> None:

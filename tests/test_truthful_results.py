@@ -17,6 +17,7 @@ from batch_classifier.cli import main
 from batch_classifier.engine.pipeline import RunSummary
 from batch_classifier.engine.records import BatchOutcome, ImageResult
 from batch_classifier.engine.runner import NON_FINITE
+from batch_classifier.engine.sources import UnreadableFolder
 from batch_classifier.engine.sweep import SweepBudget, sweep_batch_sizes
 from support import TinyModel, tiny_classifier, write_colour_images
 
@@ -127,7 +128,7 @@ def test_the_command_line_writes_every_row_when_the_model_raises(misbehaving_mod
                  "--batch-size", "3", "--max-wait-ms", "2000", "--quiet", "--csv", str(out), str(tmp_path / "in")])
     assert code == 0
     error = capsys.readouterr().err
-    assert "Traceback" not in error and "done: 3 images, 1 errors" in error
+    assert "Traceback" not in error and "done: 3 images, 1 error:" in error
     with open(out, encoding="utf-8", newline="") as handle:
         assert [row["status"] for row in csv.DictReader(handle)] == ["ok", "error", "ok"]
 
@@ -182,3 +183,10 @@ def test_the_summary_line_with_a_memory_cap() -> None:
         "10 images, 4 errors: 6 classified at 3.0 img/s, mean batch size 3.0, 2.0 s, "
         "batch size capped at 2 after running out of memory"
     )
+
+
+def test_a_count_of_one_is_said_in_the_singular() -> None:
+    """The summary is read by people: "1 image, 1 error", never "1 images, 1 errors"."""
+    summary = RunSummary(images=1, errors=1, elapsed_s=0.5, images_per_s=0.0, mean_batch_size=0.0, batches=0,
+                         cancelled=False, oom_cap=None, unreadable_folders=(UnreadableFolder("/a", "denied"),))
+    assert summary.describe() == "1 image, 1 error: none classified, 0.5 s, 1 folder could not be read"

@@ -15,6 +15,8 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from .engine.wording import counted
+
 LOG_INTERVAL_S = 5.0
 
 
@@ -55,7 +57,7 @@ class ImageProgress:
 
     def update(self, done: int, errors: int) -> None:
         self._apply_total()
-        self._bar.set_postfix_str(f"{errors:,} errors", refresh=False)
+        self._bar.set_postfix_str(counted(errors, "error"), refresh=False)
         self._bar.update(done - self._bar.n)
 
     def close(self) -> None:

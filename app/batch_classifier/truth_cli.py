@@ -19,6 +19,7 @@ from .engine.accuracy_files import existing_report_files, write_report
 from .engine.records import ImageResult
 from .engine.result_columns import ResultColumns
 from .engine.truth import TruthError, annotate, read_truth_csv, truth_for
+from .engine.wording import counted
 
 
 class AssessmentRefused(Exception):
@@ -104,8 +105,7 @@ class Assessor:
         """Say how many rows the threshold relabelled; print the accuracy summary and write the report."""
         stream = stream or sys.stderr
         if self.min_confidence:
-            rows = f"{self._unknown:,} row" + ("" if self._unknown == 1 else "s")
-            stream.write(f"{rows} below --min-confidence {self.min_confidence:g}: labelled unknown\n")
+            stream.write(f"{counted(self._unknown, 'row')} below --min-confidence {self.min_confidence:g}: labelled unknown\n")
         if self._scorecard is None or self._truth is None:
             return
         report = self._scorecard.report(self._truth.unmatched())

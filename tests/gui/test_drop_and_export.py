@@ -60,7 +60,7 @@ def test_dropping_files_and_folders_produces_one_row_each(
     error_row = len(rows) - 1
     assert window.results_view.proxy.index(error_row, STATUS).data() == "error"
     assert window.results_view.proxy.index(error_row, LABEL).data() == errors[0].error
-    assert "1 errors" in window.results_view.count_label.text()
+    assert window.results_view.count_label.text().endswith("· 1 error")
 
 
 def test_errors_only_filter_and_text_filter(

@@ -86,3 +86,29 @@ def test_a_small_window_cuts_neither_the_accuracy_line_nor_a_top_k_line_nor_the_
     device = window.device_label
     assert device.elided == (device.width() < device.sizeHint().width())
     assert not device.elided or device.text() in device.toolTip(), "an elided label's whole text is in its tooltip"
+
+
+@pytest.mark.parametrize("size", [(960, 640), (1024, 700)])
+def test_the_status_message_keeps_its_share_beside_long_permanent_labels(
+    qtbot: QtBot, window: MainWindow, size: tuple[int, int]
+) -> None:
+    """Qt paints a message only in what the permanent labels leave: at 1024 px a run's summary read "Done: 5 im"."""
+    from batch_classifier.gui.message_bar import MESSAGE_SHARE
+
+    window.resize(*size)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == size, timeout=3000)
+    window.memory_label.setText("Process memory (no CUDA): 1,027 MB")
+    window.device_label.setText("CPU (AMD EPYC 7B13 64-Core Processor, 2 cores) · onnxruntime")
+    status = window.statusBar()
+    summary = "Done: 5 images, 1 error: 4 classified at 18.6 img/s, mean batch size 1.3, 0.2 s"
+    status.showMessage(summary)
+    message = status.message
+    labels = (window.memory_label, window.device_label, window.progress)
+    qtbot.waitUntil(lambda: all(label.width() >= label.minimumSizeHint().width() for label in labels), timeout=3000)
+    assert message.width() >= int(MESSAGE_SHARE * status.width()), "the message keeps its share"
+    assert message.geometry().right() < window.memory_label.geometry().left(), "the labels do not cover it"
+    assert not message.elided or summary in message.toolTip(), "an elided message is whole in its tooltip"
+
+    status.showMessage("Exported 4 rows to /tmp/out.csv", 50)
+    assert status.currentMessage() == "Exported 4 rows to /tmp/out.csv"
+    qtbot.waitUntil(lambda: status.currentMessage() == summary, timeout=3000)

@@ -96,7 +96,7 @@ def test_run_again_replaces_each_row_with_the_newest(qtbot: QtBot, window: MainW
     assert [row.path for row in rows] == [*paths, str(broken)], "each path keeps its place, once"
     assert {row.batch_size for row in rows if row.status == "ok"} <= {1, 2}, "the rows are the new run's"
     assert window.results.error_count == 1, "a replaced error row is not counted twice"
-    assert "13 images · 1 errors" in window.results_view.count_label.text()
+    assert "13 images · 1 error" in window.results_view.count_label.text()
 
 
 def test_clear_forgets_the_inputs_and_resets_the_progress(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from .records import UNKNOWN_LABEL, ImageResult
 from .truth import UnmatchedName
+from .wording import counted
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,6 @@ class AccuracyReport:
         return text
 
 
-def _images(count: int) -> str:
-    return f"{count:,} image" + ("" if count == 1 else "s")
-
-
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
@@ -157,13 +154,13 @@ def summary_lines(report: AccuracyReport, most_confused: int = 10) -> list[str]:
     lines = [report.headline()]
     uncounted = []
     if report.without_truth:
-        uncounted.append(f"{_images(report.without_truth)} without a true label")
+        uncounted.append(f"{counted(report.without_truth, 'image')} without a true label")
     if report.errors:
-        uncounted.append(f"{report.errors:,} error row{'' if report.errors == 1 else 's'} with a true label")
+        uncounted.append(f"{counted(report.errors, 'error row')} with a true label")
     if uncounted:
         lines.append("  not scored: " + ", ".join(uncounted))
     for name in report.unmatched:
-        lines.append(f"  no truth for {_images(name.images)} in {name.name!r}: {name.reason}")
+        lines.append(f"  no truth for {counted(name.images, 'image')} in {name.name!r}: {name.reason}")
     if not report.per_class:
         return lines
     width = max(12, *(len(score.label) for score in report.per_class))

@@ -31,6 +31,7 @@ from .runtimes.onnx_export import StageCallback
 from .sources import SourceItem, SourceWalk, UnreadableFolder, duplicates_note
 from .threads import thread_split
 from .weights_cache import ProgressCallback, WeightsUnavailable
+from .wording import counted
 
 DECODE_CHOICES = ("auto", "cpu", "gpu")
 # Measured per device type (see benchmarks/ and `batch-classifier bench`): on
@@ -96,10 +97,10 @@ class RunSummary:
 
     def describe(self) -> str:
         """One line for a person: the same words on the command line and in the window."""
-        text = f"{self.images:,} images"
+        text = counted(self.images, "image")
         if self.duplicates:  # next to the count it explains, where a narrow status bar still shows it
             text += f" ({duplicates_note(self.duplicates)})"
-        text += f", {self.errors:,} errors"
+        text += f", {counted(self.errors, 'error')}"
         if self.classified:
             text += (
                 f": {self.classified:,} classified at {self.images_per_s:,.1f} img/s, "
@@ -109,8 +110,7 @@ class RunSummary:
             text += ": none classified"
         text += f", {self.elapsed_s:.1f} s"
         if self.unreadable_folders:
-            count = len(self.unreadable_folders)
-            text += f", {count:,} folder{'s' if count > 1 else ''} could not be read"
+            text += f", {counted(len(self.unreadable_folders), 'folder')} could not be read"
         if self.oom_cap is not None:
             text += f", batch size capped at {self.oom_cap} after running out of memory"
         return text

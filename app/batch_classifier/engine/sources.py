@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from .wording import counted
+
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 )
@@ -241,7 +243,7 @@ def no_images_message(
     where = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
     if unreadable:
         more = len(unreadable) - 1
-        others = f" (and {more} more folder{'s' if more > 1 else ''} that could not be read)" if more else ""
+        others = f" (and {counted(more, 'more folder')} that could not be read)" if more else ""
         return f"Nothing to classify in {where}: {unreadable[0].describe()}{others}"
     scope = "" if recursive else " (subfolders not searched)"
     return f"No images found in {where}{scope}: looked for {', '.join(sorted(IMAGE_EXTENSIONS))}"

@@ -43,6 +43,7 @@ from ..engine.resources import sample_images
 from ..engine.sources import IMAGE_EXTENSIONS
 from ..engine.sweep import SweepResult, default_sweep_sizes
 from ..engine.versus import VersusResult
+from ..engine.wording import counted
 from . import settings as keys
 from .about import about_html
 from .compare_dialog import CompareDialog
@@ -51,6 +52,7 @@ from .detail_pane import DetailPane
 from .drop_zone import DropZone
 from .elided_label import ElidedLabel
 from .journal import Journal, Orphan, default_folder, discard, orphans
+from .message_bar import MessageBar
 from .plots import BatchPlots
 from .progress import RunProgress
 from .results_model import ResultsModel
@@ -247,7 +249,8 @@ class MainWindow(QMainWindow):
         self.main_splitter.setContentsMargins(6, 6, 6, 0)
         self.setCentralWidget(self.main_splitter)
 
-        status = self.statusBar()
+        status = MessageBar()
+        self.setStatusBar(status)
         for label in (self.memory_label, self.device_label):
             label.setContentsMargins(10, 0, 10, 0)
         status.addPermanentWidget(self.memory_label)
@@ -330,7 +333,7 @@ class MainWindow(QMainWindow):
         busy = self.session.activity is Activity.RUNNING
         self.session.enqueue([str(path) for path in paths], skip)
         self.review.inputs_changed(self.session.inputs)
-        what = f"{len(paths):,} item{'s' if len(paths) != 1 else ''}"
+        what = counted(len(paths), "item")
         self.statusBar().showMessage(f"Queued {what}; they run after the current run." if busy else f"Added {what}.", 5000)
 
     def open_files(self) -> None:

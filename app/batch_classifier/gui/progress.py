@@ -21,6 +21,8 @@ from tqdm import tqdm
 from .elided_label import ElidedLabel
 
 RATE_WINDOW_S = 5.0
+WIDEST_RATE = "8,888 img/s · ETA 88:88:88"
+"""The longest rate line the label is sized for."""
 
 
 class RunProgress(QWidget):
@@ -33,8 +35,10 @@ class RunProgress(QWidget):
         self.bar.setValue(0)
         self.bar.setFormat("")
         self.label = ElidedLabel("Ready")
-        # The text changes every batch: a fixed width never re-lays out the bar (a long one is elided).
-        self.label.setFixedWidth(260)
+        # The text changes every batch: a fixed width never re-lays out the bar. It fits a running
+        # run's rate and ETA; a longer text (a download, a pause in a big run) is elided, whole in its tooltip.
+        margins = self.label.contentsMargins()
+        self.label.setFixedWidth(self.label.fontMetrics().horizontalAdvance(WIDEST_RATE) + margins.left() + margins.right() + 8)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.label)

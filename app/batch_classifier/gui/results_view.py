@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.records import ImageResult
+from ..engine.wording import counted
 from .results_model import (
     CONFIDENCE,
     FILE,
@@ -201,7 +202,7 @@ class ResultsView(QWidget):
     def _update_count(self, *_: object) -> None:
         total = self.results.rowCount()
         shown = self.proxy.rowCount()
-        text = f"{total:,} images · {self.results.error_count:,} errors"
+        text = f"{counted(total, 'image')} · {counted(self.results.error_count, 'error')}"
         self.count_label.setText(text if shown == total else f"{text} · {shown:,} shown")
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
