@@ -70,11 +70,13 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(cmd: list[str], images: int) -> tuple[Run, subprocess.CompletedProcess[str]]:
+def timed(
+    cmd: list[str], images: int, env: dict[str, str] | None = None
+) -> tuple[Run, subprocess.CompletedProcess[str]]:
     """Run ``cmd`` to completion and time it from spawn to exit; fail loudly so no bad number is reported."""
     cpu_before = children_cpu_seconds()
     start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     cpu_s = children_cpu_seconds() - cpu_before
     if done.returncode != 0:

@@ -116,8 +116,10 @@ def test_bad_arguments_exit_2(arguments: list[str]) -> None:
     ],
 )
 def test_a_run_that_cannot_start_exits_1_with_one_line(arguments: list[str], message: str, tmp_path: Path) -> None:
+    """With an image to classify: a folder without any is refused before the model loads, with that line instead."""
+    images = write_colour_images(tmp_path / "in", ["red"])
     completed = subprocess.run(
-        [sys.executable, "-m", "batch_classifier", "classify", str(tmp_path), *arguments],
+        [sys.executable, "-m", "batch_classifier", "classify", str(images[0].parent), *arguments],
         capture_output=True,
         text=True,
         timeout=300,
@@ -191,8 +193,10 @@ def test_a_run_walks_its_folder_once_not_once_to_count_and_again_to_classify(
 
 def test_weights_not_available_offline_exit_1(tmp_path: Path) -> None:
     """A torchvision model without cached weights, and no network: name the file and where it goes."""
+    images = write_colour_images(tmp_path / "in", ["red"])
     completed = subprocess.run(
-        [sys.executable, "-m", "batch_classifier", "classify", str(tmp_path), "--model", "resnet18", "--device", "cpu"],
+        [sys.executable, "-m", "batch_classifier", "classify", str(images[0].parent), "--model", "resnet18",
+         "--device", "cpu"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from batch_classifier import cli
-from batch_classifier.engine import csv_output, output_paths
+from batch_classifier.engine import cluster, csv_output, output_paths, pipeline, sweep
 from batch_classifier.engine.run_identity import sidecar_path
 from support import TinyModel, make_tiny_model, write_colour_images
 
@@ -232,16 +232,17 @@ def test_a_full_disk_mid_run_keeps_whole_rows_and_says_so(run, photos, tmp_path,
     assert [row["label"] for row in rows(out)] == ["red", "green", "blue"]
 
 
-@pytest.mark.parametrize(("where", "signum"), [("open_classifier", signal.SIGINT), ("SourceWalk", signal.SIGTERM)])
+@pytest.mark.parametrize(("module", "where", "signum"), [(cluster, "open_classifier", signal.SIGINT),
+                                                         (cli, "SourceWalk", signal.SIGTERM)])
 def test_a_signal_while_the_model_loads_or_the_tree_is_counted(run, photos, tmp_path, monkeypatch, capsys,
-                                                                where, signum) -> None:
-    real = getattr(cli, where)
+                                                                module, where, signum) -> None:
+    real = getattr(module, where)
 
     def signalled(*args, **kwargs):
         os.kill(os.getpid(), signum)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cli, where, signalled)
+    monkeypatch.setattr(module, where, signalled)
     out = tmp_path / "out.csv"
     assert run("in", "--csv", out) == 128 + signum
     assert f"stopped by {signal.Signals(signum).name}" in one_line(capsys)
@@ -252,7 +253,7 @@ def test_bench_checks_its_output_paths_before_measuring(tiny_model, tmp_path, mo
     def never(*_args, **_kwargs):
         raise AssertionError("measured although the results could not be written")
 
-    monkeypatch.setattr(cli, "sweep_batch_sizes", never)
+    monkeypatch.setattr(sweep, "sweep_batch_sizes", never)
     base = ["bench", "--model", str(tiny_model.path), "--labels", str(tiny_model.labels), "--device", "cpu"]
     assert cli.main([*base, "--json", str(tmp_path / "missing" / "bench.json")]) == 1
     assert "missing does not exist" in one_line(capsys)
@@ -297,14 +298,14 @@ def test_a_signal_as_the_overwritten_file_is_moved_into_place_names_the_complete
 
 def test_a_signal_after_the_last_batch_is_not_lost(run, photos, tmp_path, monkeypatch, capsys) -> None:
     """A signal between the last batch and the end of the run still ends the run with 130, its file named."""
-    real = cli.Classifier.classify_walk
+    real = pipeline.Classifier.classify_walk
 
     def then_signalled(self, *args, **kwargs):
         summary = real(self, *args, **kwargs)
         os.kill(os.getpid(), signal.SIGINT)
         return summary
 
-    monkeypatch.setattr(cli.Classifier, "classify_walk", then_signalled)
+    monkeypatch.setattr(pipeline.Classifier, "classify_walk", then_signalled)
     out = tmp_path / "out.csv"
     assert run("in", "--csv", out) == 128 + signal.SIGINT
     assert last_line(capsys) == f"stopped by SIGINT after the last batch: 3 rows written to {out}, which is complete"

@@ -9,8 +9,10 @@ import textwrap
 
 CHECK = textwrap.dedent(
     """
-    import os, threading
+    import os, sys, threading
     import batch_classifier.engine
+    assert "torch" not in sys.modules, "the engine package itself must not load torch (decoding starts before it)"
+    import batch_classifier.engine.pipeline  # what runs a model: torch, with the process settings
     import torch
 
     def denormal_survives() -> bool:
@@ -25,7 +27,7 @@ CHECK = textwrap.dedent(
 )
 
 
-def test_engine_import_flushes_denormals_in_every_thread_and_waits_passively() -> None:
+def test_the_pipeline_import_flushes_denormals_in_every_thread_and_waits_passively() -> None:
     environment = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
     completed = subprocess.run(
         [sys.executable, "-c", CHECK], capture_output=True, text=True, timeout=120, env=environment

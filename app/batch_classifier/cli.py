@@ -19,46 +19,38 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO, TypeGuard
 
 from PIL import Image
 
 from . import __version__
-from .compare_cli import model_list, run_compare
-from .engine.cluster import OPEN_ERRORS, ClusterBatch, ClusterClassifier, open_classifier
-from .engine.compare import ModelFailed
+from .engine.choices import DECODE_CHOICES, DEFAULT_MAX_WAIT_MS, DEVICE_CHOICES, PRECISION_CHOICES
 from .engine.control import MAX_BATCH_SIZE
 from .engine.csv_output import CsvMismatchError, CsvResultWriter
-from .engine.devices import DEVICE_CHOICES, PRECISION_CHOICES, caption_for, memory_kind
+from .engine.decode_ahead import DecodeAhead, start_decode_ahead
 from .engine.fidelity import DEFAULT_PREPROCESS, PREPROCESS_CHOICES, PREPROCESS_HELP
 from .engine.fixed_cost import fixed_cost_line
 from .engine.interrupts import Interrupted, StopSignals
-from .engine.models import DEFAULT_MODEL, list_models
+from .engine.model_specs import DEFAULT_MODEL
 from .engine.output_paths import STDOUT, OutputPlan, OutputRefused, check_output, describe_error, replacing, write_replacing
-from .engine.pipeline import DECODE_CHOICES, DEFAULT_MAX_WAIT_MS, Classifier, RunConfig
 from .engine.records import BatchOutcome
 from .engine.resources import sample_images
-from .engine.resume import ResumePlan, absolute_inputs, compact_csv, plan_resume, resolver
 from .engine.runtimes import RUNTIME_CHOICES, RUNTIME_HELP
-from .engine.run_identity import (
-    RecordedRun,
-    ResumeRefused,
-    RunIdentity,
-    check_resume,
-    identity_of,
-    move_sidecar,
-    write_sidecar,
-)
 from .engine.sources import BackgroundCount, SourceWalk, UnreadableFolder, display_path, no_images_message
-from .engine.stage_times import fit_stage_times, stage_times_of_sweep
-from .engine.sweep import SweepResult, default_sweep_sizes, images_to_measure, sweep_batch_sizes
-from .engine.sweep_chart import save_sweep_chart
-from .engine.timm_models import hf_cache_dir
-from .engine.versus import one_by_one_vs_batched
 from .sort_cli import add_sort_parser, run_sort
 from .terminal_progress import ImageProgress, download_progress
 from .truth_cli import AssessmentRefused, Assessor, add_assessment_options, check_assessment_options
-from .why_cli import STAGE_HEADER, kernels_at_best, kernels_refusal, stage_columns, versus_report
+
+if TYPE_CHECKING:
+    from .engine.cluster import ClusterBatch, ClusterClassifier
+    from .engine.pipeline import Classifier, RunConfig
+    from .engine.resume import ResumePlan
+    from .engine.run_identity import RecordedRun, RunIdentity
+    from .engine.sweep import SweepResult
+
+# Nothing imported above loads torch: a run lists its inputs and starts decoding
+# (decode_ahead.py) before the modules that need torch are imported, in the
+# functions that use them, and usage errors and --help need no torch at all.
 
 EXIT_OK, EXIT_CANNOT_START, EXIT_BAD_ARGUMENTS, EXIT_CLOSED_STDOUT = 0, 1, 2, 141
 MAX_WAIT_MS = 60_000.0
@@ -107,6 +99,16 @@ def _size_list(text: str) -> list[int]:
     if not sizes:
         raise argparse.ArgumentTypeError("no batch sizes given")
     return sorted(set(sizes))
+
+
+def model_list(text: str) -> list[str]:
+    """``--models``: comma-separated names or files, at least two, each once."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if len(names) < 2:
+        raise argparse.ArgumentTypeError("name at least two models to compare, e.g. resnet18,mobilenet_v3_large")
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"a model is named twice: {text!r}")
+    return names
 
 
 def _add_model_options(parser: argparse.ArgumentParser, model_group: argparse._ActionsContainer | None = None) -> None:
@@ -213,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace, **overrides: object) -> RunConfig:
+    from .engine.pipeline import RunConfig
+
     return RunConfig(
         model=args.model,
         arch=args.arch,
@@ -226,6 +230,8 @@ def _config(args: argparse.Namespace, **overrides: object) -> RunConfig:
 
 
 def _load(config: RunConfig) -> Classifier | ClusterClassifier:
+    from .engine.cluster import OPEN_ERRORS, open_classifier
+
     download = download_progress()
     try:
         classifier = open_classifier(config, on_download=download, on_stage=_print_stage)
@@ -238,6 +244,12 @@ def _load(config: RunConfig) -> Classifier | ClusterClassifier:
     if classifier.runtime_note:
         _warn(classifier.runtime_note)
     return classifier
+
+
+def _on_cluster(classifier: Classifier | ClusterClassifier) -> TypeGuard[ClusterClassifier]:
+    from .engine.cluster import ClusterClassifier
+
+    return isinstance(classifier, ClusterClassifier)
 
 
 def _print_stage(stage: str) -> None:
@@ -281,6 +293,8 @@ def _open_csv(plan: OutputPlan, top_k: int) -> CsvResultWriter:
 
 
 def _write_sidecar(csv_path: Path, identity: RunIdentity) -> None:
+    from .engine.run_identity import write_sidecar
+
     try:
         write_sidecar(csv_path, identity)
     except (OSError, OutputRefused) as error:
@@ -298,25 +312,45 @@ def run_classify(args: argparse.Namespace, stops: StopSignals) -> int:
         assessor = Assessor(args)
     except AssessmentRefused as error:
         raise CannotStart(str(error)) from None
-    classifier = _load(
-        _config(
-            args,
-            batch_size=args.batch_size,
-            max_wait_ms=args.max_wait_ms,
-            top_k=args.top_k or DEFAULT_TOP_K,
-            decode=args.decode,
-            preprocess=args.preprocess,
-            recursive=args.recursive,
-            decode_workers=args.decode_workers,
-            thumbnails=False,
-            cluster=(args.ray_address or "") if args.ray else None,
-        )
-    )
+    walk, ahead = _walk_before_loading(args, plan)
     try:
-        return _classify_with(args, stops, plan, assessor, classifier)
+        classifier = _load(
+            _config(
+                args,
+                batch_size=args.batch_size,
+                max_wait_ms=args.max_wait_ms,
+                top_k=args.top_k or DEFAULT_TOP_K,
+                decode=args.decode,
+                preprocess=args.preprocess,
+                recursive=args.recursive,
+                decode_workers=args.decode_workers,
+                thumbnails=False,
+                cluster=(args.ray_address or "") if args.ray else None,
+            )
+        )
+        try:
+            return _classify_with(args, stops, plan, assessor, classifier, walk, ahead)
+        finally:
+            if _on_cluster(classifier):
+                classifier.close()
     finally:
-        if isinstance(classifier, ClusterClassifier):
-            classifier.close()
+        if ahead is not None:
+            ahead.close()
+
+
+def _walk_before_loading(args: argparse.Namespace, plan: OutputPlan) -> tuple[SourceWalk | None, DecodeAhead | None]:
+    """The inputs, looked into (none is refused at once) and their decoding begun, before torch and the model load.
+
+    (None, None) for a resume, whose skip list needs the model's identity
+    first; no decoding ahead for a cluster, whose actors decode.
+    """
+    if plan.kind == "append":
+        return None, None
+    walk = SourceWalk(args.paths, args.recursive)
+    if not walk.has_items():
+        raise CannotStart(no_images_message(args.paths, args.recursive, walk.unreadable))
+    ahead = None if args.ray else start_decode_ahead(walk, args.model, args.preprocess, args.decode)
+    return walk, ahead
 
 
 def _classify_with(
@@ -325,7 +359,12 @@ def _classify_with(
     plan: OutputPlan,
     assessor: Assessor,
     classifier: Classifier | ClusterClassifier,
+    walk: SourceWalk | None,
+    ahead: DecodeAhead | None,
 ) -> int:
+    from .engine.resume import absolute_inputs, plan_resume, resolver
+    from .engine.run_identity import identity_of
+
     top_k = classifier.runner.top_k
     assessor.start(classifier.model.labels, top_k)
     if args.top_k is not None and top_k < args.top_k:
@@ -346,8 +385,8 @@ def _classify_with(
             resolve = resolver(recorded.cwd)
             resumed = plan_resume(writer.previous, resolve, args.retry_errors)
             paths = absolute_inputs(args.paths, recorded.cwd)
-        skip = resumed.skip if resumed is not None else frozenset()
-        walk = SourceWalk(paths, args.recursive, skip)
+        if walk is None:
+            walk = SourceWalk(paths, args.recursive, resumed.skip if resumed is not None else frozenset())
         if not walk.has_items() and resumed is not None:
             for folder in walk.unreadable:
                 _warn(folder.describe())
@@ -360,14 +399,14 @@ def _classify_with(
             writer = _open_csv(plan, top_k)
             if identity is not None and writer.writing_path is not None:
                 _write_sidecar(writer.writing_path, identity)
-        where = f" at {classifier.address}" if isinstance(classifier, ClusterClassifier) else ""
+        where = f" at {classifier.address}" if _on_cluster(classifier) else ""
         sys.stderr.write(
             f"{classifier.model.name} on {classifier.device_name}{where}, {classifier.precision}, "
             f"{classifier.runner.runtime}, batch size {classifier.default_batch_size}"
             + (_resume_note(resumed, plan.path) if resumed is not None else "")
             + "\n"
         )
-        status = _run(args, classifier, assessor, writer, walk, stops, plan)
+        status = _run(args, classifier, assessor, writer, walk, ahead, stops, plan)
         if status == EXIT_OK and resumed is not None and (resumed.duplicates or resumed.retrying):
             status = _compact(plan, top_k, resolve)
         if status == EXIT_OK and stops.exit_status is not None:
@@ -379,6 +418,8 @@ def _classify_with(
 
 
 def _recorded_run(plan: OutputPlan, identity: RunIdentity, has_rows: bool) -> RecordedRun:
+    from .engine.run_identity import ResumeRefused, check_resume
+
     try:
         return check_resume(plan.path, identity, has_rows=has_rows)
     except ResumeRefused as error:
@@ -396,15 +437,16 @@ def _run(
     assessor: Assessor,
     writer: CsvResultWriter,
     walk: SourceWalk,
+    ahead: DecodeAhead | None,
     stops: StopSignals,
     plan: OutputPlan,
 ) -> int:
     if args.quiet:
-        return _classify(args, classifier, assessor, writer, walk, stops, plan, None)
+        return _classify(args, classifier, assessor, writer, walk, ahead, stops, plan, None)
     progress = ImageProgress()
     # The total comes from a count alongside the run, never from a walk before it.
     with BackgroundCount(walk.paths, walk.recursive, progress.set_total, walk.skip):
-        return _classify(args, classifier, assessor, writer, walk, stops, plan, progress)
+        return _classify(args, classifier, assessor, writer, walk, ahead, stops, plan, progress)
 
 
 def _classify(
@@ -413,10 +455,13 @@ def _classify(
     assessor: Assessor,
     writer: CsvResultWriter,
     walk: SourceWalk,
+    ahead: DecodeAhead | None,
     stops: StopSignals,
     plan: OutputPlan,
     progress: ImageProgress | None,
 ) -> int:
+    from .engine.run_identity import move_sidecar
+
     errors = 0
 
     def written(write: Callable[[], None], batch_errors: int) -> None:
@@ -440,10 +485,10 @@ def _classify(
     control = classifier.new_control()
     stops.attach(control)
     try:
-        if isinstance(classifier, ClusterClassifier):
+        if _on_cluster(classifier):
             summary = classifier.classify(walk.paths, control, write_block, skip=walk.skip)
         else:
-            summary = classifier.classify_walk(walk, control, write_batch)
+            summary = classifier.classify_walk(walk, control, write_batch, ahead)
         stops.hold()
     except Interrupted as stop:
         return _stopped(stop.exit_status, writer, plan)
@@ -518,6 +563,8 @@ def _write_failed(error: OSError, writer: CsvResultWriter, plan: OutputPlan) -> 
 
 def _compact(plan: OutputPlan, top_k: int, resolve: Callable[[str], str]) -> int:
     """End a resumed run that retried rows: one row per path, the newest, rewritten atomically."""
+    from .engine.resume import compact_csv
+
     try:
         compact_csv(plan.path, top_k, resolve)
     except (OSError, OutputRefused) as error:
@@ -544,6 +591,9 @@ def _to_devnull(stream: object) -> None:
 
 
 def _bench_table(result: SweepResult) -> str:
+    from .engine.stage_times import stage_times_of_sweep
+    from .why_cli import STAGE_HEADER, stage_columns
+
     stages = {entry.batch_size: entry for entry in stage_times_of_sweep(result.points)}
     rows = [
         f"{'batch':>6} {'img/s':>10} {'speed-up':>9} {'p50 ms':>9} {'p95 ms':>9} {'alloc MB':>10} {'reserved MB':>12} "
@@ -591,6 +641,8 @@ def _write_bench_outputs(
 
 def _images_to_measure(given: list[str], count: int) -> list[str]:
     """The first ``count`` images under ``given`` for a measurement; each unreadable folder warned, none at all refused."""
+    from .engine.sweep import images_to_measure
+
     unreadable: list[UnreadableFolder] = []
     paths = images_to_measure(given, count, on_unreadable=unreadable.append)
     for folder in unreadable:
@@ -602,6 +654,9 @@ def _images_to_measure(given: list[str], count: int) -> list[str]:
 
 def _run_versus(args: argparse.Namespace, classifier: Classifier, given: list[str]) -> int:
     """``bench --versus-one-by-one N``: N images one at a time, then batched, and why they differ."""
+    from .engine.versus import one_by_one_vs_batched
+    from .why_cli import versus_report
+
     paths = _images_to_measure(given, args.versus_one_by_one)
     sys.stderr.write(
         f"{classifier.model.name} on {classifier.device_name}, {classifier.precision}; "
@@ -618,6 +673,14 @@ def _run_versus(args: argparse.Namespace, classifier: Classifier, given: list[st
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    from .compare_cli import run_compare
+    from .engine.compare import ModelFailed
+    from .engine.devices import caption_for, memory_kind
+    from .engine.stage_times import fit_stage_times, stage_times_of_sweep
+    from .engine.sweep import default_sweep_sizes, sweep_batch_sizes
+    from .engine.sweep_chart import save_sweep_chart
+    from .why_cli import kernels_at_best, kernels_refusal
+
     _bench_outputs(args)
     if args.models:
         paths = [str(path) for path in (args.paths or sample_images())]
@@ -676,6 +739,9 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def run_models() -> int:
+    from .engine.models import list_models
+    from .engine.timm_models import hf_cache_dir
+
     entries = list_models()
     width = max(len(entry.name) for entry in entries)
     print(f"{'model':<{width}}  {'source':<11}  {'offline':<7}  description")

@@ -8,7 +8,6 @@ shows it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -19,16 +18,6 @@ from .engine.devices import resolve_device
 from .engine.pipeline import RunConfig
 from .engine.sweep import SweepPoint, SweepResult, default_sweep_sizes
 from .engine.sweep_chart import save_comparison_chart
-
-
-def model_list(text: str) -> list[str]:
-    """``--models``: comma-separated names or files, at least two, each once."""
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    if len(names) < 2:
-        raise argparse.ArgumentTypeError("name at least two models to compare, e.g. resnet18,mobilenet_v3_large")
-    if len(set(names)) != len(names):
-        raise argparse.ArgumentTypeError(f"a model is named twice: {text!r}")
-    return names
 
 
 def summary_table(comparison: Comparison) -> str:

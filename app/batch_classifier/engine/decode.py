@@ -6,7 +6,8 @@ crop equals torchvision's ``Resize`` + ``CenterCrop`` bit for bit; in ``fast``
 mode JPEG draft mode lets the decoder scale by 1/2, 1/4 or 1/8 during the DCT
 first. A strip thousands of pixels long is resampled only where the crop
 keeps it, so it costs no more memory than a photo. Any failure becomes a
-one-line reason; nothing here raises.
+one-line reason; nothing here raises. It needs no torch (the pixels are numpy
+arrays), so the command line decodes the first images while torch loads.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
-import torch
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from .fidelity import DEFAULT_PREPROCESS, draft_request, reference_grid
@@ -208,7 +208,7 @@ def decode_file(
     return DecodedImage(
         index,
         path,
-        pixels=torch.from_numpy(pixels),
+        pixels=pixels,
         decode_ms=(time.perf_counter() - started) * 1000,
-        thumbnail=None if small is None else torch.from_numpy(small),
+        thumbnail=small,
     )

@@ -104,7 +104,8 @@ class Feeder:
         self._gathered_since = 0.0
         self._committed_bytes = 0  # file sizes of the JPEGs submitted for reading and not yet decoded
 
-    def run(self, items: Iterable[SourceItem]) -> None:
+    def run(self, items: Iterable[SourceItem | Future[DecodedImage]]) -> None:
+        """Decode ``items`` in order; an item that is already a decode job (``decode_ahead.py``) is awaited in its turn."""
         pending: deque[tuple[Future[DecodedImage], int]] = deque()  # each job and the bytes it commits
         with ThreadPoolExecutor(self._workers, thread_name_prefix="decode") as pool:
             try:
@@ -112,9 +113,12 @@ class Feeder:
                     for item in items:
                         if self._stop.is_set():
                             raise _Stopped
-                        size = self._bytes_to_hold(item.path)
-                        self._committed_bytes += size
-                        pending.append((pool.submit(self._prepare, item), size))
+                        if isinstance(item, Future):  # decoded before the model loaded (decode_ahead.py)
+                            pending.append((item, 0))
+                        else:
+                            size = self._bytes_to_hold(item.path)
+                            self._committed_bytes += size
+                            pending.append((pool.submit(self._prepare, item), size))
                         while pending and (
                             len(pending) >= self._ready.maxsize  # as many jobs in flight as may wait decoded
                             or pending[0][0].done()

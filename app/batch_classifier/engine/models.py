@@ -25,7 +25,7 @@ import torch
 from .decode import InputSpec
 from .exported import is_exported_program, load_exported
 from .model_errors import ModelLoadError, first_line
-from .model_specs import resampling
+from .model_specs import DEFAULT_MODEL, LITE0_SPEC, resampling
 from .timm_models import TIMM_PREFIX, build_timm_architecture, featured_timm, is_timm_name, load_timm
 from .regular_files import FileTooLarge, NotARegularFile, read_regular_file
 from .weights_cache import ProgressCallback, WeightsUnavailable, checkpoint_path, fetch
@@ -33,7 +33,6 @@ from .weights_cache import ProgressCallback, WeightsUnavailable, checkpoint_path
 if TYPE_CHECKING:
     from torchvision.models import WeightsEnum
 
-DEFAULT_MODEL = "efficientnet_lite0"
 LABELS_LIMIT_BYTES = 16 * 2**20
 """A labels file is a few kilobytes (ImageNet-21k's is under 1 MB); more is not a labels file."""
 FEATURED_TORCHVISION = (
@@ -44,10 +43,8 @@ FEATURED_TORCHVISION = (
     "convnext_tiny",
     "vit_b_16",
 )
-# EfficientNet-Lite was trained on inputs scaled to [-1, 1]: (x - 127) / 128.
 # What torchvision and timm resize to around a centre crop, when a file does not say: 224 of 256.
 _CROP_FRACTION = 0.875
-_LITE0_SPEC = InputSpec(resize_size=256, crop_size=224, mean=(0.498,) * 3, std=(0.502,) * 3)
 # How torch's weights-only unpickler names the Python object it refused to build.
 _REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 
@@ -431,7 +428,7 @@ def load_model(
     labels_file = Path(labels_path) if labels_path else None
     given_labels = read_labels(labels_file) if labels_file else None
     if name == DEFAULT_MODEL:
-        module, spec, labels, shown = _build_lite0(pretrained), _LITE0_SPEC, imagenet_labels(), name
+        module, spec, labels, shown = _build_lite0(pretrained), LITE0_SPEC, imagenet_labels(), name
     elif Path(name).suffix in _TORCH_FILE_SUFFIXES or Path(name).is_file():
         module, spec, shown = _load_user_model(Path(name), arch)
         labels = None

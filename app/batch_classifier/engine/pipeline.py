@@ -13,12 +13,16 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 
 from .batcher import DynamicBatcher
+from .choices import DECODE_CHOICES, DEFAULT_MAX_WAIT_MS  # noqa: F401 - the front ends import them from here
 from .control import RunControl
+from .decode_ahead import DecodeAhead
 from .devices import DeviceUnavailable, device_label, precision_name, precision_note, resolve_device, resolve_precision
 from .feeder import QUEUE_POLL_S, Feeder, ReadAheadQueue, drain, read_ahead_window
 from .fidelity import DEFAULT_PREPROCESS, PREPROCESS_CHOICES
@@ -33,12 +37,10 @@ from .threads import thread_split
 from .weights_cache import ProgressCallback, WeightsUnavailable
 from .wording import counted
 
-DECODE_CHOICES = ("auto", "cpu", "gpu")
 # Measured per device type (see benchmarks/ and `batch-classifier bench`): on
 # a 2-core CPU, EfficientNet-Lite0 peaks at batch 4 and falls off beyond 8 as
 # activations outgrow the caches; on a GPU a big batch fills the device.
 DEFAULT_BATCH_SIZE = {"cpu": 4, "mps": 32, "cuda": 256}
-DEFAULT_MAX_WAIT_MS = 5.0
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,18 @@ def default_batch_size(config: RunConfig, device_type: str) -> int:
     return config.batch_size or DEFAULT_BATCH_SIZE[device_type]
 
 
+def batch_tensor(pixels: Sequence[np.ndarray | torch.Tensor], device: torch.device) -> torch.Tensor:
+    """One uint8 NHWC tensor of a batch's images: where decoded pixels (numpy from Pillow) become torch's.
+
+    Images the GPU decoder left on the device bring the rest there (a file it
+    could not decode came through Pillow, on the host); otherwise the batch
+    stays on the host for the runner to copy.
+    """
+    if any(isinstance(image, torch.Tensor) and image.device.type != "cpu" for image in pixels):
+        return torch.stack([torch.as_tensor(image).to(device) for image in pixels])
+    return torch.stack([torch.as_tensor(image) for image in pixels])
+
+
 START_ERRORS = (ModelLoadError, WeightsUnavailable, DeviceUnavailable, ValueError)
 """What setting up a run raises, each with a one-line message meant for the user."""
 
@@ -201,18 +215,22 @@ class Classifier:
         walk: SourceWalk,
         control: RunControl | None = None,
         on_batch: Callable[[BatchOutcome], None] | None = None,
+        ahead: DecodeAhead | None = None,
     ) -> RunSummary:
         """Classify what ``walk`` yields (a front end may have looked at its first item already).
 
-        Folders that cannot be listed are in the summary's ``unreadable_folders``;
-        inputs that name a file already given are counted in its ``duplicates``.
+        ``ahead``, made over the same walk before the model loaded, gives the
+        images it decoded first. Folders that cannot be listed are in the
+        summary's ``unreadable_folders``; inputs that name a file already given
+        are counted in its ``duplicates``.
         """
-        summary = self.classify_items(walk, control or self.new_control(), on_batch)
+        items = walk if ahead is None else ahead.items(self.model.spec, self.config.preprocess, self.config.thumbnails)
+        summary = self.classify_items(items, control or self.new_control(), on_batch)
         return replace(summary, unreadable_folders=tuple(walk.unreadable), duplicates=walk.duplicates)
 
     def classify_items(
         self,
-        items: Iterable[SourceItem],
+        items: Iterable[SourceItem | Future[DecodedImage]],
         control: RunControl,
         on_batch: Callable[[BatchOutcome], None] | None = None,
     ) -> RunSummary:
@@ -286,8 +304,7 @@ class Classifier:
         copy_ms = forward_ms = 0.0
         memory = None
         if good:
-            on_device = any(item.pixels.device.type != "cpu" for item in good)
-            pixels = torch.stack([item.pixels.to(self.device) if on_device else item.pixels for item in good])
+            pixels = batch_tensor([item.pixels for item in good], self.device)
             scores = self.runner.run(pixels)
             copy_ms, forward_ms, memory = scores.copy_ms, scores.forward_ms, scores.memory
             labels = self.model.labels

@@ -7,12 +7,14 @@ Qt signal) without anyone mutating it behind the other's back.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
+if TYPE_CHECKING:  # annotations only: decoding ahead of the model imports this before torch has loaded
+    import numpy as np
+    import torch
 
-from .devices import MemoryReading
-from .occupancy import Occupancy
+    from .devices import MemoryReading
+    from .occupancy import Occupancy
 
 Status = Literal["ok", "error"]
 UNKNOWN_LABEL = "unknown"
@@ -57,7 +59,10 @@ class DecodedImage:
 
     ``index`` is the input's position in the run; rows keep that order.
     ``pixels`` is uint8 HWC at the model's input size (4x smaller than float32
-    on its way to the device). ``thumbnail`` is a small RGB uint8 HWC array for
+    on its way to the device): a numpy array from Pillow, so decoding needs no
+    torch and can start while torch loads; a tensor on the device from the GPU
+    decoder. The batch's tensor is made where the batch is assembled
+    (``pipeline.py``). ``thumbnail`` is a small RGB uint8 HWC array for
     the window, made here so the GUI thread never decodes a file. On the GPU
     decode path ``encoded`` holds the JPEG instead of ``pixels`` until many of
     them are decoded on the device in one call.
@@ -65,10 +70,10 @@ class DecodedImage:
 
     index: int
     path: str
-    pixels: torch.Tensor | None = None
+    pixels: np.ndarray | torch.Tensor | None = None
     error: str | None = None
     decode_ms: float = 0.0
-    thumbnail: torch.Tensor | None = None
+    thumbnail: np.ndarray | torch.Tensor | None = None
     encoded: EncodedJpeg | None = None
 
 
@@ -86,7 +91,7 @@ class ImageResult:
     batch_size: int = 0
     runtime: str = ""
     preprocess: str = ""
-    thumbnail: torch.Tensor | None = field(default=None, compare=False, repr=False)
+    thumbnail: np.ndarray | torch.Tensor | None = field(default=None, compare=False, repr=False)
     min_confidence: float = 0.0
     """The threshold in force: an ok row whose top-1 confidence is below it is labelled ``unknown``."""
     true_label: str = ""

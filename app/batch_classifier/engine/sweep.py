@@ -158,7 +158,7 @@ def decode_for_sweep(classifier: Classifier, paths: Sequence[str]) -> list[torch
     """Decode once up front, so the sweep times the device and not the disk."""
     spec = classifier.model.spec
     decoded = [decode_file(index, str(path), spec, thumbnail=False) for index, path in enumerate(paths)]
-    pixels = [image.pixels for image in decoded if image.pixels is not None]
+    pixels = [torch.from_numpy(image.pixels) for image in decoded if image.pixels is not None]
     if not pixels:
         raise NothingToMeasure("none of the images for the sweep could be decoded")
     return pixels

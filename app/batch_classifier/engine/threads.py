@@ -42,3 +42,8 @@ def thread_split(cores: int, device_type: str, runtime: str) -> ThreadSplit:
         return ThreadSplit(decode_workers=cores, model_threads=1)
     decode = min(max(1, round(cores * DECODE_SHARE[runtime])), max(1, cores - 1))
     return ThreadSplit(decode_workers=decode, model_threads=max(1, cores - decode))
+
+
+def decode_ahead_workers(cores: int) -> int:
+    """Decode threads while torch and the model load (``decode_ahead.py``): one core loads, the others decode."""
+    return max(1, cores - 1)

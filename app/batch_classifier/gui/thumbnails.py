@@ -1,6 +1,6 @@
 """Thumbnails: compressed in the worker, turned into pixmaps in the GUI thread only when painted.
 
-The engine hands each row a 64 px RGB tensor. Kept raw for a 100,000-image
+The engine hands each row a 64 px RGB array. Kept raw for a 100,000-image
 run that is 1.2 GB; as a JPEG it is about 2 KB, so the worker encodes it
 (QImage is safe off the GUI thread, QPixmap is not) and the table decodes
 only the rows on screen, through a small LRU of pixmaps.
@@ -9,10 +9,14 @@ only the rows on screen, through a small LRU of pixmaps.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 from PySide6.QtGui import QImage, QPixmap
+
+if TYPE_CHECKING:
+    import torch
 
 _FORMAT = "JPG"
 _QUALITY = 85
@@ -20,11 +24,11 @@ CACHE_SIZE = 512
 """Pixmaps kept decoded: a few screens of rows, so scrolling back is instant."""
 
 
-def encode_thumbnail(pixels: torch.Tensor | None) -> bytes | None:
-    """HWC uint8 RGB tensor -> JPEG bytes. Worker thread (QImage only, no QPixmap)."""
+def encode_thumbnail(pixels: np.ndarray | torch.Tensor | None) -> bytes | None:
+    """HWC uint8 RGB array or host tensor -> JPEG bytes. Worker thread (QImage only, no QPixmap)."""
     if pixels is None or pixels.ndim != 3 or pixels.shape[2] != 3:
         return None
-    array = pixels.contiguous().numpy()
+    array = np.ascontiguousarray(pixels)  # numpy from Pillow, a host tensor from the GPU decoder
     height, width, _ = array.shape
     image = QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888)
     data = QByteArray()

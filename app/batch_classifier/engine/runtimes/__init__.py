@@ -8,9 +8,10 @@ place that decides which forward a run gets.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import torch
+if TYPE_CHECKING:  # annotations only: the command line reads the choices before torch has loaded
+    import torch
 
 RUNTIME_CHOICES = ("auto", "torch", "onnxruntime")
 RUNTIME_HELP = (
