@@ -18,7 +18,7 @@ from torch import nn
 
 from batch_classifier.cli import main
 from batch_classifier.engine.pipeline import Classifier, RunConfig
-from batch_classifier.engine.runtimes import choice, onnx_export
+from batch_classifier.engine.runtimes import choice, export_process, onnx_export
 from batch_classifier.engine.runtimes.onnx_export import CACHE_ENV, cache_folder
 from batch_classifier.engine.runtimes.onnx_forward import OnnxForward
 from batch_classifier.engine.runtimes.torch_forward import TorchForward
@@ -162,13 +162,74 @@ def test_a_model_that_cannot_be_exported_runs_on_torch_with_one_line(unexportabl
     assert [(row["label"], row["runtime"]) for row in rows] == [("red", "torch"), ("blue", "torch")]
 
 
-def test_an_export_that_fails_the_parity_check_is_not_used_nor_cached(convnet, own_cache, monkeypatch) -> None:
+def test_an_export_that_fails_the_parity_check_is_not_used_and_remembered(convnet, own_cache, monkeypatch) -> None:
+    """Not used, and remembered: later auto runs go to torch at once with the same line; onnxruntime tries again."""
     monkeypatch.setattr(onnx_export, "MAX_PROBABILITY_DIFFERENCE", -1.0)
     classifier = _classifier(convnet)
     assert classifier.runner.runtime == "torch"
     assert classifier.runtime_note.startswith("running on torch, not ONNX Runtime: its ONNX export was not used: ")
     assert "differ from torch's" in classifier.runtime_note
+    assert _entries(own_cache) == [".json"], "no exported file is kept, only the reason"
+    monkeypatch.undo()
+    monkeypatch.setenv(CACHE_ENV, str(own_cache.parent))
+    exports = _count_exports(monkeypatch)
+    again = _classifier(convnet)
+    assert (again.runner.runtime, again.runtime_note, again.stages, exports) == ("torch", classifier.runtime_note, [], [])
+    asked = _classifier(convnet, runtime="onnxruntime")
+    assert asked.runner.runtime == "onnxruntime" and len(exports) == 1
+    assert "trying the ONNX export again" in asked.stages[0]
+    assert _classifier(convnet).runner.runtime == "onnxruntime", "the export that passed replaced the reason"
+
+
+def _count_exports(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Export as the tests do, and list each attempt."""
+    real = onnx_export.export_in_child
+    attempts: list[Path] = []
+
+    def counted(module, example, target, *args, **kwargs):
+        attempts.append(target)
+        return real(module, example, target, *args, **kwargs)
+
+    monkeypatch.setattr(onnx_export, "export_in_child", counted)
+    return attempts
+
+
+def test_a_model_that_cannot_be_exported_is_remembered_with_its_line(unexportable, own_cache, monkeypatch) -> None:
+    first = _classifier(unexportable)
+    assert first.runner.runtime == "torch" and "aten::fft_fft2" in first.runtime_note
+    record = json.loads(next(own_cache.glob("*.json")).read_text())
+    assert record["failed"] in first.runtime_note and record["opset"] == onnx_export.OPSET
+    exports = _count_exports(monkeypatch)
+    later = _classifier(unexportable)
+    assert (later.runner.runtime, later.runtime_note, exports) == ("torch", first.runtime_note, [])
+    asked = _classifier(unexportable, runtime="onnxruntime")
+    assert asked.runtime_note == first.runtime_note and len(exports) == 1, "onnxruntime tries the export again"
+
+
+@pytest.mark.parametrize(
+    "reason", ["the export took longer than 600 s", "the export process ended without a result (exit status -9)",
+               "the export could not write its file ([Errno 28] No space left on device)"],
+)
+def test_a_failure_that_may_not_repeat_is_not_remembered(convnet, own_cache, monkeypatch, reason) -> None:
+    def transient(*args, **kwargs):
+        raise export_process.ExportFailed(reason)
+
+    monkeypatch.setattr(onnx_export, "export_in_child", transient)
+    classifier = _classifier(convnet)
+    assert classifier.runner.runtime == "torch" and classifier.runtime_note.endswith(reason)
     assert _entries(own_cache) == []
+    monkeypatch.undo()
+    monkeypatch.setenv(CACHE_ENV, str(own_cache.parent))
+    assert _classifier(convnet).runner.runtime == "onnxruntime", "the next run exports again"
+
+
+def test_a_damaged_remembered_failure_is_not_trusted(unexportable, convnet, own_cache) -> None:
+    _classifier(unexportable)
+    record = next(own_cache.glob("*.json"))
+    record.write_text(record.read_text()[:20])
+    again = _classifier(unexportable)
+    assert "cannot be read" in again.stages[0] and "exporting it again" in again.stages[0]
+    assert "aten::fft_fft2" in again.runtime_note
 
 
 def _garbage_with_matching_record(model_path: Path, record_path: Path) -> None:

@@ -4,8 +4,10 @@
 parity check, and torch everywhere else (GPUs, MPS, autocast precisions,
 models that do not export). ``onnxruntime`` asks for it outright: it runs on
 the CPU in fp32 only, so other devices and precisions are refused, and a
-model that does not export falls back to torch as under ``auto``. Every
-fallback is one line that says why, for the front end to show.
+model that does not export falls back to torch as under ``auto``; it also
+tries the export again where the cache remembers a failure, which ``auto``
+takes as it is (``onnx_export.py``). Every fallback is one line that says
+why, for the front end to show.
 """
 
 from __future__ import annotations
@@ -54,7 +56,10 @@ def choose_forward(
     if requested == "torch" or device.type != "cpu" or autocast_dtype is not None:
         return reference, ""
     try:
-        session = prepared_session(model.module, model.spec.crop_size, reference, probe_batch(model), threads, on_stage)
+        session = prepared_session(
+            model.module, model.spec.crop_size, reference, probe_batch(model), threads, on_stage,
+            retry_failure=requested == "onnxruntime",
+        )
     except ExportFailed as why:
         return reference, f"running on torch, not ONNX Runtime: {why}"
     return OnnxForward(session), ""

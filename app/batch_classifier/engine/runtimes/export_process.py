@@ -41,7 +41,17 @@ EXPORT_WORKER_FLAG = "--onnx-export-worker"
 
 
 class ExportFailed(Exception):
-    """The model cannot run on ONNX Runtime; the message says why in one line."""
+    """The model cannot run on ONNX Runtime; the message says why in one line.
+
+    ``lasting`` when the same model would fail the same way again (an
+    operator the exporter lacks, a module that cannot be pickled, a failed
+    parity check): the cache remembers those. A timeout, a killed child or a
+    full disk may not happen next time, so they are not remembered.
+    """
+
+    def __init__(self, reason: str, lasting: bool = False) -> None:
+        super().__init__(reason)
+        self.lasting = lasting
 
 
 def export_to(module: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
@@ -59,8 +69,10 @@ def export_to(module: torch.nn.Module, example: torch.Tensor, path: Path) -> Non
                 opset_version=OPSET,
                 dynamo=False,
             )
+    except OSError as error:  # writing the file (a full disk): not the model's fault
+        raise ExportFailed(f"the export could not write its file ({first_line(error)})") from None
     except Exception as error:  # the exporter fails on unsupported operators in many ways
-        raise ExportFailed(f"it could not be exported to ONNX ({last_error_line(error)})") from None
+        raise ExportFailed(f"it could not be exported to ONNX ({last_error_line(error)})", lasting=True) from None
 
 
 def _save(module: torch.nn.Module, example: torch.Tensor, folder: Path) -> str:
@@ -73,15 +85,17 @@ def _save(module: torch.nn.Module, example: torch.Tensor, folder: Path) -> str:
                 torch.jit.save(module, str(folder / "module.pt"))
                 return "torchscript"
             torch.save(module, folder / "module.pt")
-    except Exception as error:  # lambdas, hooks, local classes: whatever cannot be pickled
+    except OSError as error:  # a full temporary folder
         raise ExportFailed(f"it could not be handed to the export process ({first_line(error)})") from None
+    except Exception as error:  # lambdas, hooks, local classes: whatever cannot be pickled
+        raise ExportFailed(f"it could not be handed to the export process ({first_line(error)})", lasting=True) from None
     return "pickle"
 
 
 def main(argv: Sequence[str]) -> int:
     """In the child: load FOLDER's module, export it to TARGET, write FOLDER/status.json (ok, or the reason)."""
     folder, kind, target = Path(argv[0]), argv[1], Path(argv[2])
-    status = {"ok": True, "reason": ""}
+    status: dict[str, object] = {"ok": True, "reason": ""}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -91,7 +105,7 @@ def main(argv: Sequence[str]) -> int:
                 module = torch.load(folder / "module.pt", map_location="cpu", weights_only=False)
         export_to(module, torch.load(folder / "example.pt", weights_only=True), target)
     except ExportFailed as why:
-        status = {"ok": False, "reason": str(why)}
+        status = {"ok": False, "reason": str(why), "lasting": why.lasting}
     except Exception as error:  # noqa: BLE001 - anything else is still one line for the parent
         status = {"ok": False, "reason": f"the export process failed ({first_line(error)})"}
     (folder / "status.json").write_text(json.dumps(status), encoding="utf-8")
@@ -132,7 +146,7 @@ def export_in_child(module: torch.nn.Module, example: torch.Tensor, target: Path
                 f"the export process ended without a result (exit status {done.returncode}{': ' + said if said else ''})"
             ) from None
     if not status.get("ok"):
-        raise ExportFailed(str(status.get("reason") or "the export failed"))
+        raise ExportFailed(str(status.get("reason") or "the export failed"), lasting=status.get("lasting") is True)
 
 
 if __name__ == "__main__":

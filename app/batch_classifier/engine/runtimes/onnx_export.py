@@ -9,6 +9,13 @@ the parity check on a probe batch, every time it is loaded: a damaged,
 truncated or stale entry is exported again, never trusted. A new export
 lands in a partial file that becomes the entry only once it has passed.
 
+A model that fails in a way that would repeat (``ExportFailed.lasting``: an
+operator the exporter lacks, a failed parity check) leaves only ``KEY.json``,
+with the reason in the same record shape (``CacheRecord``), so later runs
+under ``auto`` go to torch at once with the same line instead of exporting
+again on every run; ``--runtime onnxruntime`` tries again. A timeout, a
+killed export or a full disk is not remembered.
+
 The export itself runs in a child process (``export_process.py``), with
 torch's TorchScript-based exporter (``dynamo=False``): on a 2-core CPU it
 exports EfficientNet-Lite0 in 1.4 s against 9.8 s for the dynamo exporter,
@@ -23,7 +30,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -144,6 +151,39 @@ class _Unusable(Exception):
     """A cache entry that must not be used; the message says what is wrong with it."""
 
 
+@dataclass(frozen=True)
+class CacheRecord:
+    """``KEY.json``, one shape for both outcomes: the exported file's SHA-256 and size, or why there is none."""
+
+    sha256: str = ""
+    bytes: int = 0
+    failed: str = ""
+    """The one-line reason of a lasting failure, as the run said it then; empty for an exported model."""
+
+    def encoded(self) -> bytes:
+        import onnxruntime
+
+        fields = {"format": FORMAT, **asdict(self), "torch": torch.__version__,
+                  "onnxruntime": onnxruntime.__version__, "opset": OPSET}
+        return (json.dumps(fields, indent=2) + "\n").encode()
+
+    @classmethod
+    def read(cls, path: Path) -> CacheRecord:
+        """The record at ``path``; ``_Unusable`` if it is missing, unreadable or not one of ours."""
+        try:
+            fields = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise _Unusable(f"{path.name} is missing") from None
+        except (OSError, ValueError) as error:
+            raise _Unusable(f"cannot be read ({first_line(error)})") from None
+        if not isinstance(fields, dict) or fields.get("format") != FORMAT:
+            raise _Unusable("does not match its record (damaged or cut short)")
+        record = cls(fields.get("sha256", ""), fields.get("bytes", 0), fields.get("failed", ""))
+        if not (isinstance(record.sha256, str) and type(record.bytes) is int and isinstance(record.failed, str)):
+            raise _Unusable("does not match its record (damaged or cut short)")
+        return record
+
+
 def _file_digest(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
@@ -167,25 +207,35 @@ def _checked_session(path: Path, threads: int, probe: torch.Tensor, expected: to
     return session
 
 
-def _cached_session(entry: CacheEntry, threads: int, probe: torch.Tensor, expected: torch.Tensor) -> onnxruntime.InferenceSession:
+def _cached_session(
+    entry: CacheEntry, record: CacheRecord, threads: int, probe: torch.Tensor, expected: torch.Tensor
+) -> onnxruntime.InferenceSession:
     try:
-        record = json.loads(entry.record_path.read_text(encoding="utf-8"))
         digest, size = _file_digest(entry.model_path)
-    except FileNotFoundError as missing:
-        raise _Unusable(f"{Path(missing.filename).name} is missing") from None
-    except (OSError, ValueError) as error:
+    except FileNotFoundError:
+        raise _Unusable(f"{entry.model_path.name} is missing") from None
+    except OSError as error:
         raise _Unusable(f"cannot be read ({first_line(error)})") from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT or (record.get("sha256"), record.get("bytes")) != (digest, size):
+    if (record.sha256, record.bytes) != (digest, size):
         raise _Unusable("does not match its record (damaged or cut short)")
     return _checked_session(entry.model_path, threads, probe, expected)
+
+
+def _remember(entry: CacheEntry, failure: ExportFailed) -> None:
+    """Keep a lasting failure's reason as the entry, so the next run under ``auto`` need not export again."""
+    if not failure.lasting:
+        return
+    try:
+        entry.folder.mkdir(parents=True, exist_ok=True)
+        write_replacing(entry.record_path, CacheRecord(failed=str(failure)).encoded())
+    except (OSError, OutputRefused):  # not remembered: the next run tries again, no worse than before
+        pass
 
 
 def _export_entry(
     entry: CacheEntry, module: torch.nn.Module, threads: int, probe: torch.Tensor, expected: torch.Tensor
 ) -> onnxruntime.InferenceSession:
     """Export into a partial file, check it, and only then make it the cache entry."""
-    import onnxruntime
-
     try:
         entry.folder.mkdir(parents=True, exist_ok=True)
         with replacing(entry.model_path) as replacement:  # the exporter writes the partial file by name
@@ -193,11 +243,9 @@ def _export_entry(
             try:
                 session = _checked_session(replacement.partial, threads, probe, expected)
             except _Unusable as why:
-                raise ExportFailed(f"its ONNX export was not used: {why}") from None
+                raise ExportFailed(f"its ONNX export was not used: {why}", lasting=True) from None
             digest, size = _file_digest(replacement.partial)
-        record = {"format": FORMAT, "sha256": digest, "bytes": size, "torch": torch.__version__,
-                  "onnxruntime": onnxruntime.__version__, "opset": OPSET}
-        write_replacing(entry.record_path, (json.dumps(record, indent=2) + "\n").encode())
+        write_replacing(entry.record_path, CacheRecord(digest, size).encoded())
     except (OSError, OutputRefused) as error:
         entry.remove()
         raise ExportFailed(f"the ONNX cache {entry.folder} cannot be written ({first_line(error)})") from None
@@ -211,11 +259,14 @@ def prepared_session(
     probe: torch.Tensor,
     threads: int,
     on_stage: StageCallback | None = None,
+    retry_failure: bool = False,
 ) -> onnxruntime.InferenceSession:
     """An ONNX Runtime session for ``module`` that answers ``probe`` as ``reference`` does; ``ExportFailed`` if none can be had.
 
     A cache entry that passes is used as it is; one that fails is said to
-    ``on_stage`` and exported again.
+    ``on_stage`` and exported again. A remembered failure is raised again as
+    it was, without an export, unless ``retry_failure`` (``--runtime
+    onnxruntime``) asks for another attempt.
     """
     say = on_stage or (lambda stage: None)
     try:
@@ -230,9 +281,18 @@ def prepared_session(
     entry = CacheEntry(cache_folder(), cache_key(module, crop_size))
     if entry.exists():
         try:
-            return _cached_session(entry, threads, probe, expected)
+            record = CacheRecord.read(entry.record_path)
+            if not record.failed:
+                return _cached_session(entry, record, threads, probe, expected)
+            if not retry_failure:
+                raise ExportFailed(record.failed, lasting=True)
+            say(f"trying the ONNX export again (last time: {record.failed})")
         except _Unusable as why:
             say(f"the cached ONNX model {entry.model_path.name} {why}: exporting it again")
             entry.remove()
     say("exporting the model to ONNX for ONNX Runtime (once per model and version)")
-    return _export_entry(entry, module, threads, probe, expected)
+    try:
+        return _export_entry(entry, module, threads, probe, expected)
+    except ExportFailed as failure:
+        _remember(entry, failure)
+        raise
