@@ -6,6 +6,7 @@ import pytest
 from PySide6.QtWidgets import QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
+from batch_classifier.engine.fidelity import PREPROCESS_CHOICES
 from batch_classifier.gui.main_window import MainWindow
 
 from .test_plots import stats
@@ -55,6 +56,24 @@ def test_the_window_shows_every_label_plot_title_and_legend_whole(
         names = [plots.tabs.tabText(i) for i in range(3)]
         assert names == [plots.title(plot) for plot in (plots.time_plot, plots.size_plot, plots.memory_plot)]
     assert cut_off(central) == []
+
+
+@pytest.mark.parametrize("size", [(960, 640), (1024, 700)])
+@pytest.mark.parametrize("mode", PREPROCESS_CHOICES)
+def test_a_small_window_shows_the_preprocess_hint_whole_under_the_runtime_row(
+    qtbot: QtBot, window: MainWindow, size: tuple[int, int], mode: str
+) -> None:
+    """Under the Runtime row, Fast's hint takes three lines in the narrow settings column; the form gave it two
+    and cut the first and last (Qt's form does not ask a wrapped label for its height at a width)."""
+    controls = window.controls
+    controls.preprocess_combo.setCurrentIndex(controls.preprocess_combo.findData(mode))
+    window.resize(*size)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == size, timeout=3000)
+    note = controls.preprocess_note
+    qtbot.waitUntil(lambda: note.height() >= note.heightForWidth(note.width()), timeout=5000)
+    assert note.geometry().bottom() < controls.batch_slider.geometry().top(), "the hint ends above the next row"
+    assert controls.runtime_combo.geometry().bottom() < note.geometry().top()
+    assert cut_off(window.centralWidget()) == []
 
 
 @pytest.mark.parametrize("size", [(960, 640), (1024, 700)])

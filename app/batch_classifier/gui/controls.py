@@ -204,7 +204,9 @@ class RunControls(QWidget):
         form.addRow("R&untime", self.runtime_combo)
         form.addRow("D&ecode", self.decode_combo)
         form.addRow("P&reprocess", self.preprocess_combo)
-        form.addRow("", self.preprocess_note)
+        # The form's whole width, not the field column's: there Fast's hint wrapped to three lines under the
+        # Runtime row, and at 960x640 the column had room for two, so both ends were cut.
+        form.addRow(self.preprocess_note)
         batch_row = QHBoxLayout()
         batch_row.addWidget(self.batch_slider, 1)
         batch_row.addWidget(self.batch_spin)
