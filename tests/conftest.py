@@ -78,13 +78,39 @@ def unreadable_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Unreadab
 
 
 @pytest.fixture(scope="session")
-def ray_instance():
-    """One local Ray instance for every cluster test of the session: two CPUs, no dashboard.
+def ray_nodes():
+    """The session's one Ray cluster: two nodes of one CPU each (``ray.cluster_utils.Cluster``), no dashboard.
 
-    Each cluster run starts its own actors (a process that imports torch and
-    loads the model), so the tests keep their runs few and small.
+    Every cluster test of the session runs on it, so each run spreads over
+    two nodes, as on a real cluster, without a process of its own per test.
+    Each run starts its own actors (processes that import torch and load the
+    model), so the tests keep their runs few and small.
     """
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+    from ray.cluster_utils import Cluster
+
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    nodes.add_node(num_cpus=1)
+    nodes.wait_for_nodes()
+    yield nodes
+    if ray.is_initialized():
+        ray.shutdown()
+    nodes.shutdown()
+
+
+@pytest.fixture
+def ray_instance(ray_nodes):
+    """Ray, attached to the session's cluster (again, if a test that starts its own instance came between)."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(address=ray_nodes.address, log_to_driver=False)
+    return ray
+
+
+@pytest.fixture
+def no_ray_instance():
+    """Ray with nothing attached in this process: the code under test starts (and must end) its own instance."""
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        ray.shutdown()  # only detaches from the session's cluster; ``ray_instance`` attaches again
+    return ray

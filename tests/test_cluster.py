@@ -1,18 +1,16 @@
 """``classify --ray``: the same rows, CSV, resume and stops on a Ray cluster as on one machine.
 
-The runs share one local Ray instance (``ray_instance``); the two-node case
-runs in a process of its own on ``ray.cluster_utils.Cluster``. Every
-cluster run starts actors that import torch, so there are few runs here and
-each checks several things.
+The runs share the session's two-node ``ray.cluster_utils.Cluster``
+(``ray_instance``). Every cluster run starts actors that import torch, so
+there are few runs here and each checks several things.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import signal
-import subprocess
+import socket
 import sys
 from pathlib import Path
 
@@ -30,7 +28,6 @@ from support import write_colour_images
 
 pytest.importorskip("ray")
 pytest.importorskip("pyarrow")
-HERE = Path(__file__).resolve().parent
 TOP_K = 3
 
 
@@ -57,11 +54,12 @@ def _same_rows(local: dict[str, dict[str, str]], on_ray: dict[str, dict[str, str
                 assert other[column] == cell, (path, column)
 
 
-def test_rows_on_ray_equal_the_local_engine_rows_with_the_hostile_corpus(
+def test_rows_on_ray_equal_the_local_engine_rows_and_ctrl_c_then_resume_finishes(
     ray_instance, tiny_model, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The hostile corpus through the local engine, then through Ray stopped by Ctrl-C and finished by --resume."""
     cases = corpus.build_corpus(tmp_path / "corpus")
-    colours = write_colour_images(tmp_path / "colours", ["red", "green", "blue", "dark"] * 20)
+    colours = write_colour_images(tmp_path / "colours", ["red", "green", "blue", "dark"] * 50)
     monkeypatch.chdir(tmp_path)  # relative inputs: the actors must read them from the driver's folder
     inputs = [os.path.relpath(case.path, tmp_path) for case in cases] + ["colours"]
     counted: list[int] = []
@@ -75,56 +73,7 @@ def test_rows_on_ray_equal_the_local_engine_rows_with_the_hostile_corpus(
     local, on_ray = tmp_path / "local.csv", tmp_path / "ray.csv"
     assert main(["classify", *_model_args(tiny_model), "--csv", str(local), *inputs]) == 0
     local_err = capfd.readouterr().err
-    counted.clear()
-    assert main(["classify", *_model_args(tiny_model), "--ray", "--csv", str(on_ray), *inputs]) == 0
-    ray_err = capfd.readouterr().err
-    rows = _by_path(on_ray)
-    _same_rows(_by_path(local), rows)
-    assert len(rows) == len(cases) + len(colours)
-    assert {rows[str(Path("colours") / path.name)]["label"] for path in colours} == {"red", "green", "blue", "dark"}
-    assert "on Ray (1 CPU actor)" in ray_err
-    done = [line[len("done: "):].split(":")[0] for err in (local_err, ray_err) for line in err.splitlines()
-            if line.startswith("done: ")]
-    assert done[0] == done[1] == f"{len(rows)} images, {done[0].split(', ')[1]}", "the same summary line"
-    assert len(counted) > 1 and counted[-1] == len(rows), "progress counts images, block by block"
-
-
-def _actor_workers(ray) -> list[dict]:
-    """The classifier actors as the GCS records them (the state API's HTTP server needs the dashboard)."""
-    from ray._private.state import state
-
-    return [actor for actor in state.actor_table(None).values() if "ClassifierActor" in actor["ActorClassName"]]
-
-
-def test_a_killed_worker_is_retried_and_every_image_is_written_once(ray_instance, tiny_model, tmp_path: Path) -> None:
-    images = write_colour_images(tmp_path / "in", ["red", "green", "blue", "dark"] * 40)
-    config = RunConfig(model=str(tiny_model.path), labels=str(tiny_model.labels), device="cpu", top_k=TOP_K,
-                       batch_size=4)
-    classifier = cluster.ClusterClassifier(config)
-    blocks: list[cluster.ClusterBatch] = []
-    killed: list[int] = []
-
-    def kill_once(block: cluster.ClusterBatch) -> None:
-        blocks.append(block)
-        if not killed:
-            alive = [actor for actor in _actor_workers(ray_instance) if actor["State"] == "ALIVE"]
-            assert len(alive) == 1
-            killed.append(alive[0]["Pid"])
-            os.kill(alive[0]["Pid"], signal.SIGKILL)
-
-    summary = classifier.classify([str(tmp_path / "in")], on_batch=kill_once)
-    paths = [path for block in blocks for path in block.columns.path]
-    assert sorted(paths) == sorted(map(str, images)), "every image exactly once"
-    assert summary.images == len(images) and summary.errors == 0
-    pids = {batch.actor for block in blocks[1:] for batch in block.batches}
-    assert any(f"pid {killed[0]} " not in actor for actor in pids), "a new worker ran the rest"
-
-
-def test_ctrl_c_keeps_finished_rows_and_resume_finishes_the_run(
-    ray_instance, tiny_model, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    images = write_colour_images(tmp_path / "in", ["red", "green", "blue", "dark"] * 40)
-    out = tmp_path / "out.csv"
+    local_rows = _by_path(local)
     write = CsvResultWriter.write_columns
 
     def write_then_interrupt(self: CsvResultWriter, columns: ResultColumns) -> None:
@@ -132,38 +81,91 @@ def test_ctrl_c_keeps_finished_rows_and_resume_finishes_the_run(
         os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C would, after the first block is on disk
 
     monkeypatch.setattr(CsvResultWriter, "write_columns", write_then_interrupt)
-    args = ["classify", *_model_args(tiny_model), "--batch-size", "4", "--ray", "--csv", str(out), str(tmp_path / "in")]
+    args = ["classify", *_model_args(tiny_model), "--batch-size", "4", "--ray", "--csv", str(on_ray), *inputs]
     assert main(args) == 130
-    stopped = capsys.readouterr().err
-    kept = _by_path(out)
-    assert 0 < len(kept) < len(images)
+    stopped = capfd.readouterr().err
+    kept = _by_path(on_ray)
+    assert 0 < len(kept) < len(local_rows)
+    assert "on Ray (2 CPU actors)" in stopped
     assert f"stopped by SIGINT: {len(kept)} rows written" in stopped
     monkeypatch.setattr(CsvResultWriter, "write_columns", write)
+    counted.clear()
     assert main([*args, "--resume"]) == 0
-    resumed = capsys.readouterr().err
+    resumed = capfd.readouterr().err
     assert f"({len(kept)} already in" in resumed
-    rows = _by_path(out)
-    assert sorted(rows) == sorted(map(str, images))
+    rows = _by_path(on_ray)
+    _same_rows(local_rows, rows)
     assert all(rows[path] == row for path, row in kept.items()), "finished rows kept as they were"
+    assert {rows[str(Path("colours") / path.name)]["label"] for path in colours} == {"red", "green", "blue", "dark"}
+    assert len(counted) > 1 and counted[-1] == len(rows) - len(kept), "progress counts images, block by block"
+
+    def summary(err: str) -> str:
+        (line,) = [line for line in err.splitlines() if line.startswith("done: ")]
+        return line[len("done: "):].split(":")[0]
+
+    def errors(paths: object) -> int:
+        return sum(rows[path]["status"] == "error" for path in paths)
+
+    assert summary(local_err) == f"{len(rows)} images, {errors(rows)} errors", "the same summary line"
+    assert summary(resumed) == f"{len(rows) - len(kept)} images, {errors(rows.keys() - kept.keys())} errors"
 
 
-def test_both_nodes_of_a_two_node_cluster_do_work(tiny_model, tmp_path: Path) -> None:
-    images = write_colour_images(tmp_path / "in", ["red", "green", "blue", "dark"] * 64)
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([*sys.path, os.environ.get("PYTHONPATH", "")])}
-    environment.pop("RAY_ADDRESS", None)
-    done = subprocess.run(
-        [sys.executable, str(HERE / "two_node_run.py"), str(tiny_model.path), str(tiny_model.labels),
-         str(tmp_path / "in")],
-        capture_output=True, text=True, timeout=300, env=environment, check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert len(report["nodes"]) == 2 and report["actors"] == 2
-    assert set(report["batches_by_node"]) == set(report["nodes"]), "each node ran batches"
-    assert report["batch_numbers"] == list(range(len(report["batch_numbers"]))), (
+def _classifier_actors(ray) -> dict[str, dict]:
+    """The classifier actors as the GCS records them, by actor ID (the state API's HTTP server needs the dashboard)."""
+    from ray._private.state import state
+
+    return {key: actor for key, actor in state.actor_table(None).items()
+            if "ClassifierActor" in actor["ActorClassName"]}
+
+
+def test_a_killed_worker_is_retried_every_image_is_written_once_and_both_nodes_work(
+    ray_instance, tiny_model, tmp_path: Path
+) -> None:
+    """kill -9 of the first actor to deliver; rows that only one node cannot read say which node."""
+    images = write_colour_images(tmp_path / "in", ["red", "green", "blue", "dark"] * 96)
+    gone = []
+    for number in range(0, len(images), 32):  # among the images, so every chunk has some, whichever node runs it
+        gone.append(tmp_path / "in" / f"{number:05d}-gone.png")
+        gone[-1].symlink_to(tmp_path / f"nowhere-{number}.png")  # each its own target: not duplicates
+    config = RunConfig(model=str(tiny_model.path), labels=str(tiny_model.labels), device="cpu", top_k=TOP_K,
+                       batch_size=4)
+    classifier = cluster.ClusterClassifier(config)
+    assert classifier.plan.actors == 2, "one actor per node"
+    blocks: list[cluster.ClusterBatch] = []
+    killed: list[str] = []
+
+    def kill_the_first_to_deliver(block: cluster.ClusterBatch) -> None:
+        blocks.append(block)
+        if not killed:
+            (actor_id, actor), = [(key, actor) for key, actor in _classifier_actors(ray_instance).items()
+                                  if actor["State"] == "ALIVE" and f" pid {actor['Pid']} (" in block.batches[0].actor]
+            killed.append(actor_id)
+            os.kill(actor["Pid"], signal.SIGKILL)
+
+    summary = classifier.classify([str(tmp_path / "in")], on_batch=kill_the_first_to_deliver)
+    paths = [path for block in blocks for path in block.columns.path]
+    assert sorted(paths) == sorted(map(str, images + gone)), "every image exactly once"
+    assert summary.images == len(paths) and summary.errors == len(gone)
+    assert _classifier_actors(ray_instance)[killed[0]]["NumRestarts"] >= 1, "Ray restarted the killed actor"
+    numbers = [batch.stats.batch_index for block in blocks for batch in block.batches]
+    assert numbers == list(range(len(numbers))), (
         "the run's batches numbered in order of arrival, across actors (the window's plots file them by run)"
     )
-    assert sorted(report["paths"]) == sorted(map(str, images))
+    errors_by_node: dict[str, set[str]] = {}
+    for block in blocks:
+        for batch, outcome in zip(block.batches, block.outcomes(), strict=True):
+            errors_by_node.setdefault(batch.node, set()).update(
+                row.error for row in outcome.results if row.status == "error"
+            )
+    nodes = {node["NodeID"] for node in ray_instance.nodes() if node["Alive"]}
+    assert errors_by_node.keys() == nodes, "each node ran batches"
+    driver = ray_instance.get_runtime_context().get_node_id()
+    (other,) = nodes - {driver}
+    assert errors_by_node[driver] == {"broken symbolic link"}
+    assert errors_by_node[other] == {
+        f"broken symbolic link on node {socket.gethostname()}: every node must see the inputs at the same paths "
+        "(shared storage)"
+    }
 
 
 # --------------------------------------------------------------------------- without a cluster
@@ -237,10 +239,35 @@ def test_without_ray_the_run_refuses_in_one_line(monkeypatch: pytest.MonkeyPatch
     assert capsys.readouterr().err == f"batch-classifier: error: {cluster.RAY_MISSING}\n"
 
 
+class _RecordingRay:
+    """Stands in for ray in ``_connect``: records each ``init``, starts nothing."""
+
+    def __init__(self, initialized: bool = False) -> None:
+        self.initialized = initialized
+        self.addresses: list[str | None] = []
+
+    def is_initialized(self) -> bool:
+        return self.initialized
+
+    def init(self, address: str | None = None, **_: object) -> None:
+        self.addresses.append(address)
+
+
+def test_without_an_address_the_run_starts_a_ray_instance_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain ``ray.init()`` attaches to a cluster an earlier ``ray start --head`` left on this machine."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    ray = _RecordingRay()
+    assert cluster._connect(ray, None) and cluster._connect(ray, "")  # the command line's none, the window's empty
+    assert ray.addresses == ["local", "local"]
+    monkeypatch.setenv("RAY_ADDRESS", "auto")
+    assert cluster._connect(ray, None) and cluster._connect(ray, "ray://head.example:10001")
+    assert ray.addresses[2:] == ["auto", "ray://head.example:10001"], "an address given, or RAY_ADDRESS, is attached to"
+    found = _RecordingRay(initialized=True)
+    assert not cluster._connect(found, None) and found.addresses == [], "a Ray this process holds is used, not closed"
+
+
 def test_an_address_nothing_answers_on_is_refused_at_once() -> None:
     """Ray would retry a dead HOST:PORT for minutes, warning on stderr; the run says it in one line instead."""
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed when the block ends: nothing listens there

@@ -1,9 +1,9 @@
 """The window's "Ray cluster" device: an address that is remembered, a run shown as a local one is, one-device
 measurements refused in one line.
 
-The runs use the session's one Ray instance (``ray_instance``): a cluster run
-starts an actor that imports torch, so there is one run here and it checks
-everything a run shows.
+A cluster run starts an actor that imports torch, so there is one run here
+and it checks everything a run shows, on the Ray instance the window starts
+for itself; the refusals use the session's cluster, which the window finds.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from batch_classifier.gui.main_window import MainWindow
 from batch_classifier.gui.session import Activity
 from batch_classifier.gui.settings import Settings
 
-from .conftest import drop_paths, write_images
+from .conftest import close_window, drop_paths, write_images
 
 pytest.importorskip("ray")
 pytest.importorskip("pyarrow")
@@ -56,19 +56,22 @@ def test_the_address_field_belongs_to_the_cluster_choice_and_is_remembered(qtbot
     assert again.ray_address_edit.isHidden() and again.run_config().cluster is None
 
 
-def _on_the_cluster(qtbot: QtBot, window: MainWindow) -> None:
-    """Choose the cluster (the session's Ray instance) and wait until the driver has the model."""
+def _choose(qtbot: QtBot, window: MainWindow, device: str) -> None:
+    """Choose ``device`` (a device of this machine, or the cluster) and wait until the model is ready there."""
     controls = window.controls
     with qtbot.waitSignal(window.session.model_ready, timeout=LOAD_TIMEOUT_MS):
-        controls.device_combo.setCurrentIndex(controls.device_combo.findData(RAY_DEVICE))
+        controls.device_combo.setCurrentIndex(controls.device_combo.findData(device))
     qtbot.waitUntil(lambda: window.session.activity is Activity.IDLE, timeout=LOAD_TIMEOUT_MS)
 
 
-def test_a_run_on_the_cluster_shows_rows_progress_plots_and_each_actors_memory(
-    ray_instance, qtbot: QtBot, window: MainWindow, tmp_path: Path
+@pytest.mark.qt_log_ignore(r"^This plugin does not support propagateSizeHints\(\)$")  # the close question
+def test_a_run_on_a_ray_instance_of_its_own_shows_rows_progress_plots_and_each_actors_memory(
+    no_ray_instance, qtbot: QtBot, window: MainWindow, tmp_path: Path
 ) -> None:
+    """No address: the worker starts a local Ray instance, and ends it when the cluster is left or the window closes."""
     images = write_images(tmp_path / "in", 12)
-    _on_the_cluster(qtbot, window)
+    _choose(qtbot, window, RAY_DEVICE)
+    assert no_ray_instance.is_initialized()
     assert window.device_label.text().startswith("Ray (1 CPU actor)")
     with qtbot.waitSignal(window.session.run_finished, timeout=RUN_TIMEOUT_MS):
         drop_paths(window.drop_zone, images)
@@ -82,6 +85,12 @@ def test_a_run_on_the_cluster_shows_rows_progress_plots_and_each_actors_memory(
         qtbot.waitUntil(lambda curve=curve: _points(curve) > 0, timeout=REDRAW_MS)  # drawn on the plots' timer
     assert plots.title(plots.memory_plot).endswith("per Ray actor")
     assert "no GPU peak" in plots.memory_plot.toolTip() and " pid " in plots.memory_plot.toolTip()
+    _choose(qtbot, window, "cpu")
+    assert not no_ray_instance.is_initialized(), "the instance the worker started ends with the cluster choice"
+    _choose(qtbot, window, RAY_DEVICE)
+    assert no_ray_instance.is_initialized()
+    close_window(qtbot, window)
+    assert not no_ray_instance.is_initialized(), "and with the window"
 
 
 def _points(curve) -> int:
@@ -93,8 +102,12 @@ def _points(curve) -> int:
 def test_measurements_of_one_device_refuse_the_cluster_in_one_line(
     ray_instance, qtbot: QtBot, window: MainWindow
 ) -> None:
-    """The sweep, one by one vs batched and the kernel count each time one device: a cluster is not one."""
-    _on_the_cluster(qtbot, window)
+    """The sweep, one by one vs batched and the kernel count each time one device: a cluster is not one.
+
+    Ray is already attached here (the session's cluster): the window uses it, and leaves it running.
+    """
+    _choose(qtbot, window, RAY_DEVICE)
+    assert window.device_label.text().startswith("Ray (2 CPU actors)"), "the cluster found, not one of its own"
     said: list[str] = []
     window.session.failed.connect(said.append)
     for ask in (window.session.find_best_batch_size, lambda: window.session.compare_one_by_one(2),
@@ -103,3 +116,5 @@ def test_measurements_of_one_device_refuse_the_cluster_in_one_line(
             ask()
     assert said == [ONE_DEVICE_ONLY] * 3
     assert window._compare_refusal().startswith("This measures one device")
+    _choose(qtbot, window, "cpu")
+    assert ray_instance.is_initialized(), "a Ray the window found is left alone"

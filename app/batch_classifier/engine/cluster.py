@@ -414,7 +414,11 @@ class ClusterClassifier:
         self._ray = import_ray()
         self._started = _connect(self._ray, address)
         self.address = address or os.environ.get("RAY_ADDRESS") or "a local Ray instance"
-        self.plan = plan_actors(self._ray.nodes(), config.device)
+        try:
+            self.plan = plan_actors(self._ray.nodes(), config.device)
+        except ClusterUnavailable:
+            self.close()  # nobody else holds this object to close it
+            raise
         self.device_name = f"Ray ({self.plan.describe()})"
         self.device = torch.device("cuda" if self.plan.num_gpus else "cpu")
         """The kind of device the actors run on (the driver itself uses only its CPU)."""
@@ -501,6 +505,7 @@ class ClusterClassifier:
         )
 
     def close(self) -> None:
+        """Leave the cluster: a local instance this object started ends, one it attached to keeps running."""
         if self._started:
             self._started = False
             self._ray.shutdown()
@@ -527,10 +532,14 @@ def _close(blocks: Iterator[Any]) -> None:
 
 
 def _connect(ray: Any, address: str | None) -> bool:
-    """Attach to ``address`` (or ``RAY_ADDRESS``), else start a local instance; True when this started one.
+    """Attach to ``address`` (or ``RAY_ADDRESS``), else start a local instance; True when this connected.
 
     A Ray already initialised in this process (a test session, a notebook)
-    is used as it is. The dashboard is never started by us: it executes
+    is used as it is, and left running by ``close``. Without an address the
+    instance is our own (``address="local"``): a plain ``ray.init()`` would
+    attach to whatever cluster an earlier ``ray start --head`` left running
+    on this machine, so the run would land on someone else's cluster and
+    its resources. The dashboard is never started by us: it executes
     code for whoever reaches its port. A local instance uses token
     authentication (Ray's default for ``ray.init`` since 2.52: it makes
     ``~/.ray/auth_token``). Attaching to a cluster that uses it needs
@@ -546,7 +555,7 @@ def _connect(ray: Any, address: str | None) -> bool:
         _check_reachable(target)
     logging.getLogger("ray").setLevel(logging.WARNING)
     try:
-        ray.init(address=target, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        ray.init(address=target or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"the Ray cluster at {target}" if target else "a local Ray instance"
         raise ClusterUnavailable(f"cannot reach {where}: {' '.join(str(error).split())}") from None

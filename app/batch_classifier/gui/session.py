@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from enum import Enum
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, SignalInstance, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, SignalInstance, Slot
 
 from ..engine.control import RunControl
 from ..engine.pipeline import RunConfig
@@ -82,6 +82,8 @@ class RunSession(WorkerEvents):
         self._thread.setObjectName("classifier-worker")
         self._worker = Worker(self._shutdown, self)
         self._worker.moveToThread(self._thread)
+        # In the worker's thread as it ends, before the worker is deleted: a Ray instance it started ends too.
+        self._thread.finished.connect(self._worker.release, Qt.ConnectionType.DirectConnection)
         self._thread.finished.connect(self._worker.deleteLater)
         self._post_load.connect(self._worker.load)
         self._post_run.connect(self._worker.run)

@@ -318,7 +318,7 @@ class Worker(QObject):
         """
         key = replace(config, batch_size=None, max_wait_ms=DEFAULT_MAX_WAIT_MS)
         if self._classifier is None or key != self._loaded_key:
-            self._release()  # free the old model before loading the next
+            self.release()  # free the old model before loading the next
             self._events.post(self._events.loading, config.model)
             self._classifier = open_classifier(key, on_download=self._on_download, on_stage=self._on_stage)
             self._loaded_key = key
@@ -340,8 +340,13 @@ class Worker(QObject):
         )
         return classifier
 
-    def _release(self) -> None:
-        """Drop the loaded classifier; a Ray instance it started ends with it, so the next cluster is the one asked for."""
+    def release(self) -> None:
+        """Drop the loaded classifier; a Ray instance it started ends with it, so the next cluster is the one asked for.
+
+        Called before another model loads and, as the worker's thread ends
+        (the window closing), from that thread: a local Ray instance's
+        processes must not outlive the window that started them.
+        """
         classifier, self._classifier, self._loaded_key = self._classifier, None, None
         if isinstance(classifier, ClusterClassifier):
             classifier.close()
