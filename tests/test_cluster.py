@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import signal
 import socket
 import sys
@@ -23,12 +24,14 @@ from batch_classifier.engine import cluster
 from batch_classifier.engine.csv_output import CsvResultWriter, read_rows
 from batch_classifier.engine.pipeline import RunConfig
 from batch_classifier.engine.result_columns import ResultColumns
+from batch_classifier.engine.wording import counted
 from batch_classifier.terminal_progress import ImageProgress
 from support import write_colour_images
 
 pytest.importorskip("ray")
 pytest.importorskip("pyarrow")
 TOP_K = 3
+ON_NODE = re.compile(r" on node \S+: every node must see the inputs at the same paths \(shared storage\)$")
 
 
 def _model_args(tiny_model) -> list[str]:
@@ -50,6 +53,8 @@ def _same_rows(local: dict[str, dict[str, str]], on_ray: dict[str, dict[str, str
         for column, cell in row.items():
             if column.startswith("confidence") and cell:
                 assert float(other[column]) == pytest.approx(float(cell), abs=1e-5), (path, column)
+            elif column == "error":  # the node other than the driver's says which it is
+                assert ON_NODE.sub("", other[column]) == cell, (path, column)
             elif column != "batch_size":  # batches are formed per actor
                 assert other[column] == cell, (path, column)
 
@@ -62,11 +67,11 @@ def test_rows_on_ray_equal_the_local_engine_rows_and_ctrl_c_then_resume_finishes
     colours = write_colour_images(tmp_path / "colours", ["red", "green", "blue", "dark"] * 50)
     monkeypatch.chdir(tmp_path)  # relative inputs: the actors must read them from the driver's folder
     inputs = [os.path.relpath(case.path, tmp_path) for case in cases] + ["colours"]
-    counted: list[int] = []
+    progressed: list[int] = []
 
     class CountedProgress(ImageProgress):
         def update(self, done: int, errors: int) -> None:
-            counted.append(done)
+            progressed.append(done)
             super().update(done, errors)
 
     monkeypatch.setattr(cli, "ImageProgress", CountedProgress)
@@ -89,7 +94,7 @@ def test_rows_on_ray_equal_the_local_engine_rows_and_ctrl_c_then_resume_finishes
     assert "on Ray (2 CPU actors)" in stopped
     assert f"stopped by SIGINT: {len(kept)} rows written" in stopped
     monkeypatch.setattr(CsvResultWriter, "write_columns", write)
-    counted.clear()
+    progressed.clear()
     assert main([*args, "--resume"]) == 0
     resumed = capfd.readouterr().err
     assert f"({len(kept)} already in" in resumed
@@ -97,7 +102,7 @@ def test_rows_on_ray_equal_the_local_engine_rows_and_ctrl_c_then_resume_finishes
     _same_rows(local_rows, rows)
     assert all(rows[path] == row for path, row in kept.items()), "finished rows kept as they were"
     assert {rows[str(Path("colours") / path.name)]["label"] for path in colours} == {"red", "green", "blue", "dark"}
-    assert len(counted) > 1 and counted[-1] == len(rows) - len(kept), "progress counts images, block by block"
+    assert len(progressed) > 1 and progressed[-1] == len(rows) - len(kept), "progress counts images, block by block"
 
     def summary(err: str) -> str:
         (line,) = [line for line in err.splitlines() if line.startswith("done: ")]
@@ -106,8 +111,10 @@ def test_rows_on_ray_equal_the_local_engine_rows_and_ctrl_c_then_resume_finishes
     def errors(paths: object) -> int:
         return sum(rows[path]["status"] == "error" for path in paths)
 
-    assert summary(local_err) == f"{len(rows)} images, {errors(rows)} errors", "the same summary line"
-    assert summary(resumed) == f"{len(rows) - len(kept)} images, {errors(rows.keys() - kept.keys())} errors"
+    assert summary(local_err) == f"{counted(len(rows), 'image')}, {counted(errors(rows), 'error')}", "the same line"
+    assert summary(resumed) == (
+        f"{counted(len(rows) - len(kept), 'image')}, {counted(errors(rows.keys() - kept.keys()), 'error')}"
+    )
 
 
 def _classifier_actors(ray) -> dict[str, dict]:
