@@ -214,7 +214,7 @@ def test_a_block_is_handed_on_as_the_batches_that_made_it() -> None:
     for outcome in outcomes:
         peaks.add(outcome.source, outcome.stats.memory)
     peaks.add("a", MemoryReading(400.0, 400.0, "process"))  # lower than a's peak: kept at 500
-    assert peaks.describe() == "2 Ray actors without a GPU, so no GPU peak: highest process memory 700 MB"
+    assert peaks.describe() == "700 MB process memory, highest of 2 Ray actors without a GPU, so no GPU peak"
     assert peaks.lines() == ["a: Process memory (no CUDA): 500 MB", "b: Process memory (no CUDA): 700 MB"]
 
 

@@ -78,13 +78,14 @@ def test_a_run_on_a_ray_instance_of_its_own_shows_rows_progress_plots_and_each_a
     qtbot.waitUntil(lambda: window.session.activity is Activity.IDLE, timeout=RUN_TIMEOUT_MS)
     assert window.results.rowCount() == len(images)
     assert window.progress.bar.value() == window.progress.bar.maximum() == len(images)
-    assert "1 Ray actor without a GPU, so no GPU peak" in window.memory_label.text()
+    assert "MB process memory, highest of 1 Ray actor without a GPU, so no GPU peak" in window.memory_label.text()
     assert " pid " in window.memory_label.toolTip(), "each actor's peak, by name"
     plots = window.plots
     for curve in (plots.throughput_curve, plots.live_size_curve, plots.process_memory_curve):
         qtbot.waitUntil(lambda curve=curve: _points(curve) > 0, timeout=REDRAW_MS)  # drawn on the plots' timer
     assert plots.title(plots.memory_plot).endswith("per Ray actor")
     assert "no GPU peak" in plots.memory_plot.toolTip() and " pid " in plots.memory_plot.toolTip()
+    assert plots.process_memory_curve.opts["symbol"] == "o", "dots: each is one actor's reading"
     _choose(qtbot, window, "cpu")
     assert not no_ray_instance.is_initialized(), "the instance the worker started ends with the cluster choice"
     _choose(qtbot, window, RAY_DEVICE)

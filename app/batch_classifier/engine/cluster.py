@@ -40,6 +40,7 @@ from .pipeline import START_ERRORS, Classifier, RunConfig, RunSummary, default_b
 from .records import BatchOutcome, BatchStats, ImageResult
 from .result_columns import ResultColumns
 from .sources import SourceItem, UnreadableFolder, count_sources, iter_sources
+from .wording import counted
 
 RAY_DEVICE = "ray"
 """How front ends name the cluster among their device choices (the window's "Ray cluster")."""
@@ -128,15 +129,14 @@ class ActorPeaks:
             self._peaks[actor] = reading
 
     def describe(self) -> str:
-        """One line: how many actors, the highest peak, and, for actors without a GPU, why there is no GPU peak."""
+        """One line: the highest peak first (a narrow status bar keeps its start), the actors, why no GPU peak."""
         if not self._peaks:
             return ""
-        count = len(self._peaks)
         highest = max(self._peaks.values(), key=lambda reading: reading.allocated_mb)
-        actors = f"{count} Ray actor{'s' if count != 1 else ''}"
+        actors = counted(len(self._peaks), "Ray actor")
         if highest.kind == "cuda":
-            return f"{actors}: highest peak {highest.allocated_mb:,.0f} MB allocated (hover for each)"
-        return f"{actors} without a GPU, so no GPU peak: highest process memory {highest.allocated_mb:,.0f} MB"
+            return f"{highest.allocated_mb:,.0f} MB GPU peak allocated, highest of {actors} (hover for each)"
+        return f"{highest.allocated_mb:,.0f} MB process memory, highest of {actors} without a GPU, so no GPU peak"
 
     def lines(self) -> list[str]:
         """Each actor's peak, one line per actor, by name."""

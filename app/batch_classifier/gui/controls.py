@@ -13,6 +13,7 @@ the device's default, which this panel then shows.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -96,10 +97,12 @@ class RunControls(QWidget):
             Qt.ItemDataRole.ToolTipRole,
         )
         self.ray_address_edit = QLineEdit()
-        self.ray_address_edit.setPlaceholderText("RAY_ADDRESS, else a local Ray")
+        self.ray_address_edit.setPlaceholderText(os.environ.get("RAY_ADDRESS") or "local instance")  # what empty means
+        self.ray_address_edit.setAccessibleName("Ray address")
         self.ray_address_edit.setToolTip(
-            "The cluster to attach to: auto, HOST:PORT or ray://HOST:PORT. Empty: RAY_ADDRESS, else a Ray "
-            "instance on this machine. Its token comes from RAY_AUTH_TOKEN or ~/.ray/auth_token."
+            "The Ray cluster's address: auto, HOST:PORT or ray://HOST:PORT. Empty: RAY_ADDRESS, else a Ray "
+            "instance of the window's own on this machine. A cluster's token comes from RAY_AUTH_TOKEN or "
+            "~/.ray/auth_token."
         )
         self.ray_address_edit.setClearButtonEnabled(True)
         self._has_gpu = any(device.startswith(("cuda", "mps")) for device in devices)
@@ -196,10 +199,15 @@ class RunControls(QWidget):
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("&Model", self.model_combo)
-        form.addRow("&Device", self.device_combo)
-        self._address_label = QLabel("Ray &address")
-        self._address_label.setBuddy(self.ray_address_edit)
-        form.addRow(self._address_label, self.ray_address_edit)
+        # The address sits beside the cluster choice, not on a row of its own: at 1024x700 a row more
+        # squeezed the Preprocess hint under the Batch size row.
+        device_row = QHBoxLayout()
+        self.device_combo.setMinimumContentsLength(len("Ray cluster"))  # the address takes the rest
+        device_row.addWidget(self.device_combo, 2)
+        device_row.addWidget(self.ray_address_edit, 3)
+        device_label = QLabel("&Device")
+        device_label.setBuddy(self.device_combo)
+        form.addRow(device_label, device_row)
         form.addRow("&Precision", self.precision_combo)
         form.addRow("R&untime", self.runtime_combo)
         form.addRow("D&ecode", self.decode_combo)
@@ -252,9 +260,7 @@ class RunControls(QWidget):
 
     def _show_address(self) -> None:
         """The address field belongs to the cluster choice: shown with it, hidden otherwise."""
-        on_ray = self.device_combo.currentData() == RAY_DEVICE
-        self._address_label.setVisible(on_ray)
-        self.ray_address_edit.setVisible(on_ray)
+        self.ray_address_edit.setVisible(self.device_combo.currentData() == RAY_DEVICE)
 
     def _address_edited(self) -> None:
         """A new address is a new cluster: the run is set up again (nothing to do for the same one)."""

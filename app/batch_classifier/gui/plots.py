@@ -661,16 +661,34 @@ class BatchPlots(QWidget):
 
     def show_actor_peaks(self, peaks: list[str]) -> None:
         """A cluster run: each point is one Ray actor's reading, each actor's peak listed on hover ([] ends it)."""
-        self._actor_peaks = peaks
-        self._label_actor_peaks()
+        was_cluster, self._actor_peaks = bool(self._actor_peaks), peaks
+        if was_cluster and not peaks:
+            self._show_memory_kind(self._memory_kind_shown)  # a run of this machine: its own words again
+        else:
+            self._label_actor_peaks()
 
     def _label_actor_peaks(self) -> None:
+        """Title, legend and hover of the memory plot for a cluster run; a run on this machine gets its line back.
+
+        Each point of a cluster run is one actor's reading, so without a GPU
+        the readings are dots: a line would zigzag from one actor's process
+        to another's. The title stays short enough for its tab at 1024 px.
+        """
         kind = self._memory_kind_shown
-        if not self._actor_peaks or kind is None:
+        on_cluster = bool(self._actor_peaks) and kind is not None
+        self.process_memory_curve.setPen(None if on_cluster else _pen(LIVE, 1.5))
+        self.process_memory_curve.setSymbol("o" if on_cluster else None)
+        if not on_cluster:
             return
-        axis = "per batch size" if kind == "cuda" else "over time"
-        self._set_title(self.memory_plot, f"{label_for(kind)} {axis}, per Ray actor")
-        why = "" if kind == "cuda" else "The actors have no GPU, so there is no GPU peak: each actor's process memory.\n"
+        self.process_memory_curve.setSymbolSize(4)
+        self.process_memory_curve.setSymbolPen(None)
+        self.process_memory_curve.setSymbolBrush(LIVE)
+        self._set_title(self.memory_plot, f"{label_for(kind)} per Ray actor")
+        if kind == "cuda":
+            why = "The highest peak of any actor at each batch size.\n"
+        else:
+            why = "The actors have no GPU, so there is no GPU peak: each dot is one actor's process memory (RSS).\n"
+            self.memory_legend.set_entries([("each actor's RSS (no GPU, so no GPU peak)", "●", LIVE)])
         self.memory_plot.setToolTip(why + "Each actor's peak so far:\n" + "\n".join(self._actor_peaks))
 
     def _show_memory_kind(self, kind: MemoryKind | None) -> None:
