@@ -11,7 +11,10 @@ them so drift in machine load hits both alike:
    ``--runtime torch`` against ``--runtime auto``, for each preprocessing
    mode, reporting the run's own in-run rate (after start-up and model
    loading), and whether auto's top-1 equals torch's on every image. Targets
-   (issue 16): auto >= 1.4x torch in ``exact``, >= 1.6x in ``fast``.
+   (issue 16): auto >= 1.4x torch in ``exact``, >= 1.6x in ``fast``. These
+   runs decode nothing ahead (``BATCH_CLASSIFIER_DECODE_AHEAD=0``): images
+   decoded while the model loads would count as free in the in-run rate,
+   more for the runtime that loads longer (``start_up.py`` measures that).
 3. **threads** (``--threads``): whole runs in this process with each
    candidate split of the cores between decode threads and the runtime's
    intra-op threads, against the split ``engine/threads.py`` picks.
@@ -40,6 +43,7 @@ from pathlib import Path
 import torch
 
 from batch_classifier.engine import pipeline
+from batch_classifier.engine.decode_ahead import DECODE_AHEAD_ENV
 from batch_classifier.engine.devices import cpu_name
 from batch_classifier.engine.fidelity import PREPROCESS_CHOICES
 from batch_classifier.engine.pipeline import Classifier, RunConfig
@@ -86,7 +90,7 @@ def classify(corpus: Path, runtime: str, preprocess: str) -> tuple[float, dict[s
         done = subprocess.run(
             [sys.executable, "-m", "batch_classifier", "classify", str(corpus), "--csv", str(out), "--device", "cpu",
              "--runtime", runtime, "--preprocess", preprocess, "--quiet"],
-            capture_output=True, text=True,
+            capture_output=True, text=True, env={**os.environ, DECODE_AHEAD_ENV: "0"},
         )
         if done.returncode != 0:
             raise SystemExit(f"classify --runtime {runtime} failed ({done.returncode}):\n{done.stderr}")
