@@ -269,6 +269,13 @@ def test_without_an_address_the_run_starts_a_ray_instance_of_its_own(monkeypatch
     monkeypatch.setenv("RAY_ADDRESS", "auto")
     assert cluster._connect(ray, None) and cluster._connect(ray, "ray://head.example:10001")
     assert ray.addresses[2:] == ["auto", "ray://head.example:10001"], "an address given, or RAY_ADDRESS, is attached to"
+    refusing = _RecordingRay()
+    refusing.init = lambda **_: (_ for _ in ()).throw(ConnectionError("Failed to connect to Ray cluster"))
+    with pytest.raises(cluster.ClusterUnavailable, match="set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN"):
+        cluster._connect(refusing, "auto")
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    with pytest.raises(cluster.ClusterUnavailable, match=r"^cannot reach the Ray cluster at auto: Failed to connect[^;]*$"):
+        cluster._connect(refusing, "auto")
     found = _RecordingRay(initialized=True)
     assert not cluster._connect(found, None) and found.addresses == [], "a Ray this process holds is used, not closed"
 

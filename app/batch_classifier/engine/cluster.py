@@ -553,13 +553,25 @@ def _connect(ray: Any, address: str | None) -> bool:
     target = address or os.environ.get("RAY_ADDRESS") or None
     if target is not None:
         _check_reachable(target)
-    logging.getLogger("ray").setLevel(logging.WARNING)
+    logging.getLogger("ray").setLevel(logging.ERROR)  # e.g. its notice that a local instance uses a token
     try:
         ray.init(address=target or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"the Ray cluster at {target}" if target else "a local Ray instance"
-        raise ClusterUnavailable(f"cannot reach {where}: {' '.join(str(error).split())}") from None
+        raise ClusterUnavailable(f"cannot reach {where}: {' '.join(str(error).split())}{_auth_hint(target)}") from None
     return True
+
+
+def _auth_hint(target: str | None) -> str:
+    """What a refused attach most often lacks: Ray enables token authentication only for clusters it finds itself.
+
+    ``ray start --head`` turns it on by default (Ray 2.52+), and Ray then
+    says only that it failed to connect.
+    """
+    if target is None or os.environ.get("RAY_AUTH_MODE") == "token":
+        return ""
+    return ("; if the cluster uses token authentication (ray start's default), set RAY_AUTH_MODE=token and "
+            "RAY_AUTH_TOKEN (or copy the head's ~/.ray/auth_token)")
 
 
 def _check_reachable(target: str) -> None:
@@ -591,10 +603,10 @@ class _quiet_data_context:
             "enable_auto_log_stats": False,
             "wait_for_min_actors_s": START_TIMEOUT_S,
         }
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # before: turning the bars off logs a warning
         for name, value in settings.items():
             self._saved[name] = getattr(self._context, name)
             setattr(self._context, name, value)
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
         return self
 
     def __exit__(self, *_: object) -> None:
