@@ -258,14 +258,17 @@ class _RecordingRay:
 
     def init(self, address: str | None = None, **_: object) -> None:
         self.addresses.append(address)
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))  # as ray.init does
 
 
 def test_without_an_address_the_run_starts_a_ray_instance_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     """A plain ``ray.init()`` attaches to a cluster an earlier ``ray start --head`` left on this machine."""
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    ours = signal.getsignal(signal.SIGTERM)
     ray = _RecordingRay()
     assert cluster._connect(ray, None) and cluster._connect(ray, "")  # the command line's none, the window's empty
     assert ray.addresses == ["local", "local"]
+    assert signal.getsignal(signal.SIGTERM) is ours, "the run's SIGTERM handler, not Ray's sys.exit"
     monkeypatch.setenv("RAY_ADDRESS", "auto")
     assert cluster._connect(ray, None) and cluster._connect(ray, "ray://head.example:10001")
     assert ray.addresses[2:] == ["auto", "ray://head.example:10001"], "an address given, or RAY_ADDRESS, is attached to"

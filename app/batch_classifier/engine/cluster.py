@@ -25,7 +25,9 @@ import logging
 import math
 import os
 import pickle
+import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -235,11 +237,14 @@ class PathSource:
         return self._unreadable
 
 
-def chunk_datasource(ray: Any, source: Any, chunks: int, rows: int) -> Any:
+def chunk_datasource(ray: Any, source: Any, chunks: int, rows: int, readers: int) -> Any:
     """A Ray Data source of ``chunks`` read tasks, each asking the path source for its chunk (no CPU reserved).
 
     The read tasks reserve no CPU: the classifier actors hold every core
-    they asked for, and a read that waited for a free core would wait forever.
+    they asked for, and a read that waited for a free core would wait
+    forever. So nothing bounds them but ``readers``: without it Ray ran a
+    read task (a Python worker process of its own) per chunk at once, a
+    dozen processes on two cores, each started for a ``ray.get``.
     """
     import pyarrow as pa
     from ray.data.block import BlockMetadata
@@ -263,7 +268,8 @@ def chunk_datasource(ray: Any, source: Any, chunks: int, rows: int) -> Any:
                            data_context: Any = None) -> list[Any]:
             return [ReadTask(read(number), BlockMetadata(None, None, None, None)) for number in range(chunks)]
 
-    return ray.data.read_datasource(Chunks(), num_cpus=0, override_num_blocks=chunks)
+    return ray.data.read_datasource(Chunks(), num_cpus=0, override_num_blocks=chunks,
+                                    compute=ray.data.TaskPoolStrategy(size=readers))
 
 
 # --------------------------------------------------------------------------- on each actor
@@ -462,7 +468,8 @@ class ClusterClassifier:
         images = errors = classified = batches = 0
         top_k = self.runner.top_k
         with _quiet_data_context(ray):  # a dataset keeps the context it was made in
-            dataset = chunk_datasource(ray, source, chunks, rows).map_batches(
+            readers = min(chunks, self.plan.actors + 1)  # a chunk read ahead: enough to keep every actor busy
+            dataset = chunk_datasource(ray, source, chunks, rows, readers).map_batches(
                 ClassifierActor,
                 fn_constructor_kwargs={"config": actor_config, "cwd": os.getcwd(), "driver_node": driver_node},
                 # One chunk in flight per actor: with the whole pool up before the first chunk (the
@@ -554,12 +561,26 @@ def _connect(ray: Any, address: str | None) -> bool:
     if target is not None:
         _check_reachable(target)
     logging.getLogger("ray").setLevel(logging.ERROR)  # e.g. its notice that a local instance uses a token
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     try:
-        ray.init(address=target or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        ray.init(address=target or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"the Ray cluster at {target}" if target else "a local Ray instance"
         raise ClusterUnavailable(f"cannot reach {where}: {' '.join(str(error).split())}{_auth_hint(target)}") from None
+    finally:
+        _restore_sigterm(on_sigterm)
     return True
+
+
+def _restore_sigterm(handler: Any) -> None:
+    """Undo ``ray.init``'s SIGTERM handler (``sys.exit`` wherever the driver is) in the main thread, where it sets it.
+
+    The run's own handler stops after the block in hand, keeps every row
+    and exits 143 with its last line; Ray's cut the CSV's last write and
+    exited 15.
+    """
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _auth_hint(target: str | None) -> str:
