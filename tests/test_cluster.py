@@ -267,6 +267,7 @@ class _RecordingRay:
 def test_without_an_address_the_run_starts_a_ray_instance_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     """A plain ``ray.init()`` attaches to a cluster an earlier ``ray start --head`` left on this machine."""
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # a local instance started earlier in this process set it
     ours = signal.getsignal(signal.SIGTERM)
     ray = _RecordingRay()
     assert cluster._connect(ray, None) and cluster._connect(ray, "")  # the command line's none, the window's empty
