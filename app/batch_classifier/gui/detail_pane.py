@@ -6,17 +6,18 @@ message are read. The preview is read from the file at the pane's own size
 (a 64 px table thumbnail scaled up would be blurred), on a helper thread so
 moving through rows with the arrow keys never waits for a large PNG; the
 row's thumbnail stands in until it arrives. In a short window the preview
-gives up height (down to a third of its size) before a line of the text is cut.
+gives up height (down to a third of its size), then the text scrolls.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from html import escape
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QImage, QImageReader, QPalette, QPixmap, QResizeEvent
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from ..engine.records import ImageResult
 from ..engine.sources import display_path
@@ -51,8 +52,7 @@ class DetailPane(QWidget):
         self._pixmap: QPixmap | None = None
         self._preview_read.connect(self._show_preview)
         self.destroyed.connect(lambda: reader.shutdown(wait=False, cancel_futures=True))
-        self.preview = QLabel()
-        self.preview.setFixedSize(PREVIEW_SIZE, PREVIEW_SIZE)
+        self.preview = _Preview(lambda: self._show_pixmap(self._pixmap))
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setStyleSheet("QLabel { border: 1px solid palette(mid); }")
         self.text = QLabel()
@@ -62,8 +62,16 @@ class DetailPane(QWidget):
         self.text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        # The text scrolls rather than holding the pane's height: in a short window the run settings
+        # above keep theirs (squeezed, their rows overlapped) and the last lines here scroll into view.
+        self.text_area = QScrollArea()
+        self.text_area.setWidget(self.text)
+        self.text_area.setWidgetResizable(True)
+        self.text_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.text_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.text_area.setMinimumHeight(2 * self.text.fontMetrics().lineSpacing())
         layout.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignHCenter)
-        layout.addWidget(self.text, 1)
+        layout.addWidget(self.text_area, 1)
         self.show_result(None, None)
 
     def show_result(self, result: ImageResult | None, thumbnail: QPixmap | None) -> None:
@@ -84,12 +92,15 @@ class DetailPane(QWidget):
         self._fit_preview()
 
     def _fit_preview(self) -> None:
-        """The preview takes the height the text leaves, from its full size down to ``SMALLEST_PREVIEW``."""
-        spare = self.height() - self.text.heightForWidth(self.width()) - self.layout().spacing()
+        """The preview takes the height the text leaves, from its full size down to ``SMALLEST_PREVIEW``.
+
+        The layout may take more from it (and a little from the text, which then scrolls) when the run
+        settings above need their height: the preview's minimum is ``SMALLEST_PREVIEW`` whatever its size.
+        """
+        text = max(self.text.heightForWidth(self.width()), self.text_area.minimumHeight())
+        spare = self.height() - text - self.layout().spacing()
         side = max(SMALLEST_PREVIEW, min(PREVIEW_SIZE, spare))
-        if side != self.preview.width():
-            self.preview.setFixedSize(side, side)
-            self._show_pixmap(self._pixmap)
+        self.preview.fit(side)
 
     def _show_pixmap(self, pixmap: QPixmap | None) -> None:
         """Show ``pixmap`` (kept at its own size), scaled down when the preview has less room than it."""
@@ -97,7 +108,7 @@ class DetailPane(QWidget):
         if pixmap is None:
             self.preview.clear()
             return
-        room = round(self.preview.width() * pixmap.devicePixelRatio())
+        room = round(min(self.preview.width(), self.preview.height()) * pixmap.devicePixelRatio())
         if pixmap.width() > room or pixmap.height() > room:
             ratio = pixmap.devicePixelRatio()
             pixmap = pixmap.scaled(room, room, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
@@ -137,3 +148,25 @@ class DetailPane(QWidget):
             f"in a batch of {result.batch_size}</small></p>"
         )
         return f"{header}<table cellspacing='2'>{rows}</table>{footer}"
+
+
+class _Preview(QLabel):
+    """The preview's square: ``side`` px when there is room, down to ``SMALLEST_PREVIEW`` when the layout needs it."""
+
+    def __init__(self, resized: Callable[[], None]) -> None:
+        super().__init__()
+        self._resized = resized
+        self.setMinimumSize(SMALLEST_PREVIEW, SMALLEST_PREVIEW)
+        self.fit(PREVIEW_SIZE)
+
+    def fit(self, side: int) -> None:
+        if side != self.maximumWidth():
+            self.setMaximumSize(side, side)
+            self.updateGeometry()
+
+    def sizeHint(self) -> QSize:
+        return self.maximumSize()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._resized()
