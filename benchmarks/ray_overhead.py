@@ -4,8 +4,9 @@ Part 1, the run: the same JPEG corpus through ``classify`` (the local
 engine) and ``classify --ray`` (a local Ray instance started by the run),
 alternating, each a whole process. It prints, per run, whole-process img/s
 (images over wall time, interpreter start to exit) and in-run img/s (the
-summary line's rate: classified images over the run, which on Ray includes
-starting the actors), then the medians and the ratio ray/local. Target on 2
+summary line's rate: classified images over the run, counted on Ray from
+when the first actor began classifying, as a local run counts from when its
+model has loaded), then the medians and the ratio ray/local. Target on 2
 cores: in-run >= 0.6x, where Ray's own processes share the cores with the model.
 
 Part 2, the driver's row path: a GPU cluster sends the driver thousands of

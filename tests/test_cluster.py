@@ -13,6 +13,7 @@ import re
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -147,12 +148,19 @@ def test_a_killed_worker_is_retried_every_image_is_written_once_and_both_nodes_w
     def kill_the_first_to_deliver(block: cluster.ClusterBatch) -> None:
         blocks.append(block)
         if not killed:
+            first_block_at.append(time.perf_counter())
             (actor_id, actor), = [(key, actor) for key, actor in _classifier_actors(ray_instance).items()
                                   if actor["State"] == "ALIVE" and f" pid {actor['Pid']} (" in block.batches[0].actor]
             killed.append(actor_id)
             os.kill(actor["Pid"], signal.SIGKILL)
 
+    first_block_at: list[float] = []
     summary = classifier.classify([str(tmp_path / "in")], on_batch=kill_the_first_to_deliver)
+    ended = time.perf_counter()
+    # The summary's time starts when the first actor began classifying (as a local run's starts once its model
+    # has loaded), not while Ray started the actors and they loaded the model: seconds, here.
+    after_first = ended - first_block_at[0]
+    assert after_first - 0.5 <= summary.elapsed_s <= after_first + blocks[0].classifying_s + 0.5
     paths = [path for block in blocks for path in block.columns.path]
     assert sorted(paths) == sorted(map(str, images + gone)), "every image exactly once"
     assert summary.images == len(paths) and summary.errors == len(gone)

@@ -100,6 +100,8 @@ class ActorBatch:
     rows: int
     """How many rows of the block are this batch's, in order after the previous batch's."""
     stats: BatchStats
+    chunk_s: float = 0.0
+    """Seconds from the start of the actor's chunk to this batch's end, on the actor's own clock."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,11 @@ class ClusterBatch:
 
     columns: ResultColumns
     batches: tuple[ActorBatch, ...]
+
+    @property
+    def classifying_s(self) -> float:
+        """How long the block took its actor: the driver dates the run's start by it, comparing no clocks."""
+        return max((batch.chunk_s for batch in self.batches), default=0.0)
 
     def outcomes(self) -> list[BatchOutcome]:
         """The block as the batches that made it, rows and stats together, as a local run delivers them."""
@@ -297,11 +304,13 @@ class ClassifierActor:
         control = self._classifier.new_control()
         results: list[ImageResult] = []
         marks: list[bytes] = []
+        began = time.perf_counter()
 
         def keep(outcome: Any) -> None:
             """Each batch's stats ride on its first row; the other rows carry none."""
             results.extend(self._here(row) for row in outcome.results)
-            batch = ActorBatch(self.name, self._node, len(outcome.results), self._warmed(outcome.stats))
+            batch = ActorBatch(self.name, self._node, len(outcome.results), self._warmed(outcome.stats),
+                               time.perf_counter() - began)
             marks.append(pickle.dumps(batch))
             marks.extend([b""] * (len(outcome.results) - 1))
 
@@ -448,7 +457,9 @@ class ClusterClassifier:
 
         Pause holds the driver (the cluster then stops at Ray's bounded
         buffers); cancel ends the run after the block in hand. The batch
-        size is fixed for the run: the actors read it when they start.
+        size is fixed for the run: the actors read it when they start. The
+        summary's time and rate count from when the first actor began
+        classifying, as a local run's count from when its model has loaded.
         """
         ray = self._ray
         control = control or self.new_control()
@@ -486,6 +497,9 @@ class ClusterClassifier:
             try:
                 for table in blocks:
                     batch = _numbered(from_arrow(table, top_k), batches)
+                    if not batches:  # the run's clock starts when the first actor began classifying, as a
+                        # local run's starts once its model has loaded: not while Ray starts the actors
+                        started = max(started, time.perf_counter() - batch.classifying_s)
                     images += len(batch.columns)
                     errors += batch.columns.errors
                     classified += sum(item.stats.images for item in batch.batches)
