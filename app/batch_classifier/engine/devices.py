@@ -15,7 +15,7 @@ from typing import Literal
 
 import torch
 
-from .choices import DEVICE_CHOICES, PRECISION_CHOICES  # noqa: F401 - the window imports them from here
+from .choices import DEVICE_CHOICES
 
 # Real photos drive some activations into denormal floats, which x86 cores
 # process up to 100x slower: measured 1,670 ms instead of 15 ms for one image

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .batcher import DynamicBatcher
-from .choices import DECODE_CHOICES, DEFAULT_MAX_WAIT_MS  # noqa: F401 - the front ends import them from here
+from .choices import DEFAULT_MAX_WAIT_MS
 from .control import RunControl
 from .decode_ahead import DecodeAhead
 from .devices import DeviceUnavailable, device_label, precision_name, precision_note, resolve_device, resolve_precision

@@ -32,11 +32,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..engine.choices import DECODE_CHOICES, PRECISION_CHOICES
 from ..engine.cluster import RAY_DEVICE
-from ..engine.devices import PRECISION_CHOICES, device_label
+from ..engine.devices import device_label
 from ..engine.fidelity import PREPROCESS_CHOICES, PREPROCESS_HELP
 from ..engine.models import FEATURED_TORCHVISION, ModelInfo
-from ..engine.pipeline import DECODE_CHOICES, RunConfig
+from ..engine.pipeline import RunConfig
 from ..engine.runtimes import RUNTIME_CHOICES, RUNTIME_HELP
 from ..engine.sweep import LARGEST_SWEEP_POWER, LARGEST_SWEEP_SIZE
 from . import settings as keys

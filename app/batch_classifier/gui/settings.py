@@ -14,9 +14,9 @@ from typing import Generic, TypeVar
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from ..engine.choices import DEFAULT_MAX_WAIT_MS
 from ..engine.fidelity import DEFAULT_PREPROCESS
 from ..engine.models import DEFAULT_MODEL
-from ..engine.pipeline import DEFAULT_MAX_WAIT_MS
 
 T = TypeVar("T")
 

@@ -26,10 +26,11 @@ from functools import partial
 
 from PySide6.QtCore import QObject, Signal, SignalInstance, Slot
 
+from ..engine.choices import DEFAULT_MAX_WAIT_MS
 from ..engine.cluster import OPEN_ERRORS, ClusterBatch, ClusterClassifier, open_classifier, require_local
 from ..engine.control import RunControl
 from ..engine.kernels import kernels_of_one_batch
-from ..engine.pipeline import DEFAULT_MAX_WAIT_MS, Classifier, RunConfig
+from ..engine.pipeline import Classifier, RunConfig
 from ..engine.records import BatchOutcome, BatchStats, ImageResult
 from ..engine.resources import sample_images
 from ..engine.sources import BackgroundCount, no_images_message
