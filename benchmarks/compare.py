@@ -37,7 +37,7 @@ import torch
 from batch_classifier.engine.decode_ahead import DECODE_AHEAD_ENV
 from batch_classifier.engine.fidelity import DEFAULT_PREPROCESS, PREPROCESS_CHOICES
 from batch_classifier.engine.models import imagenet_labels
-from make_corpus import make_corpus, parse_size
+from make_corpus import make_corpus, parse_size, shared_corpus_dir
 
 HERE = Path(__file__).resolve().parent
 BASELINE_SCRIPT = HERE / "dataloader_baseline.py"
@@ -226,8 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine_info(args.device)  # before making the corpus, so its load is not counted
     width, height = args.size
-    corpus = make_corpus(args.corpus or Path(tempfile.gettempdir()) / f"bc_corpus_{args.count}_{width}x{height}",
-                         args.count, args.size, args.seed)
+    corpus = make_corpus(args.corpus or shared_corpus_dir(args.count, args.size), args.count, args.size, args.seed)
     corpus_text = f"{corpus} ({args.count} x {width}x{height} JPEG)"
     print(f"corpus {corpus_text}; load average {info['load_avg_1min']}", flush=True)
 

@@ -37,7 +37,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -49,7 +48,7 @@ from batch_classifier.engine.fidelity import PREPROCESS_CHOICES
 from batch_classifier.engine.pipeline import Classifier, RunConfig
 from batch_classifier.engine.sweep import SweepBudget, decode_for_sweep, measure_batch_size
 from batch_classifier.engine.threads import ThreadSplit, thread_split
-from make_corpus import make_corpus, parse_size
+from make_corpus import make_corpus, parse_size, shared_corpus_dir
 
 RUN_RATE = re.compile(r"classified at ([\d,.]+) img/s")
 TARGETS = {"exact": 1.4, "fast": 1.6}
@@ -175,9 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", action="store_true", help="also measure each split of the cores")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    width, height = args.size
-    corpus = args.corpus or make_corpus(Path(tempfile.gettempdir()) / f"bc_corpus_{args.count}_{width}x{height}",
-                                        args.count, args.size)
+    corpus = args.corpus or make_corpus(shared_corpus_dir(args.count, args.size), args.count, args.size)
     import onnxruntime
 
     machine = {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,

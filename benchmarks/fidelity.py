@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -43,7 +42,7 @@ from batch_classifier.engine.models import DEFAULT_MODEL, load_model
 from batch_classifier.engine.runner import Runner
 from batch_classifier.engine.runtimes.torch_forward import TorchForward
 from batch_classifier.engine.sources import iter_sources
-from make_corpus import SAMPLES_DIR, make_corpus
+from make_corpus import SAMPLES_DIR, make_corpus, shared_corpus_dir
 
 SURE = 0.5
 TARGET_AGREEMENT = 99.0
@@ -159,7 +158,7 @@ def verdict(report: ModeReport) -> str:
 
 
 def default_corpus(count: int) -> list[str]:
-    folder = make_corpus(Path(tempfile.gettempdir()) / f"bc_corpus_{count}_1600x1200", count, (1600, 1200))
+    folder = make_corpus(shared_corpus_dir(count, (1600, 1200)), count, (1600, 1200))
     return [str(path) for path in sorted(SAMPLES_DIR.glob("*")) if path.suffix in (".png", ".jpg")] + [str(folder)]
 
 

@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -108,6 +109,11 @@ def corpus_is_ready(out_dir: Path, count: int, size: tuple[int, int], seed: int)
     if any(manifest.get(key) != value for key, value in wanted.items()):
         return False
     return all((out_dir / image_name(i)).is_file() for i in range(count))
+
+
+def shared_corpus_dir(count: int, size: tuple[int, int]) -> Path:
+    """Where the benchmarks keep a corpus of ``count`` photos of ``size`` by default: one folder each uses, made once."""
+    return Path(tempfile.gettempdir()) / f"bc_corpus_{count}_{size[0]}x{size[1]}"
 
 
 def make_corpus(out_dir: str | os.PathLike[str], count: int, size: tuple[int, int], seed: int = 0) -> Path:

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from make_corpus import make_corpus, parse_size
+from make_corpus import make_corpus, parse_size, shared_corpus_dir
 
 BUDGET_MB = 2048
 
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     width, height = args.size
-    corpus = args.corpus or Path(tempfile.gettempdir()) / f"bc_corpus_{args.count}_{width}x{height}"
+    corpus = args.corpus or shared_corpus_dir(args.count, args.size)
     print(f"corpus {corpus} ({args.count} x {width}x{height} JPEG) ...", flush=True)
     make_corpus(corpus, args.count, args.size, args.seed)
 

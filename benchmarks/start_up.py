@@ -26,7 +26,7 @@ from pathlib import Path
 from batch_classifier.engine.decode_ahead import DECODE_AHEAD_ENV
 from batch_classifier.engine.fidelity import DEFAULT_PREPROCESS, PREPROCESS_CHOICES
 from compare import SUMMARY_RATE, Run, cpu_model, csv_labels, timed
-from make_corpus import make_corpus, parse_size
+from make_corpus import make_corpus, parse_size, shared_corpus_dir
 
 SIDES = {"decode ahead": "1", "model first": "0"}
 
@@ -64,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preprocess", choices=PREPROCESS_CHOICES, default=DEFAULT_PREPROCESS)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    width, height = args.size
-    corpus = args.corpus or Path(f"/tmp/bc_corpus_{args.count}_{width}x{height}")
+    corpus = args.corpus or shared_corpus_dir(args.count, args.size)
     if args.corpus is None:
         make_corpus(corpus, args.count, args.size, seed=0)
     images = len([path for path in corpus.iterdir() if path.suffix.lower() in (".jpg", ".jpeg")])

@@ -58,6 +58,14 @@ def test_the_window_shows_every_label_plot_title_and_legend_whole(
     assert cut_off(central) == []
 
 
+def small_window_with_long_status_labels(qtbot: QtBot, window: MainWindow, size: tuple[int, int]) -> None:
+    """The window at ``size`` with the memory and device labels as long as a 64-core machine makes them."""
+    window.resize(*size)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == size, timeout=3000)
+    window.memory_label.setText("Process memory (no CUDA): 1,027 MB")
+    window.device_label.setText("CPU (AMD EPYC 7B13 64-Core Processor, 2 cores) · onnxruntime")
+
+
 def show_five_predictions(window: MainWindow) -> None:
     """A selected row as the detail pane shows it: a long path, five predictions and the run's line."""
     from batch_classifier.engine.records import ImageResult, Prediction
@@ -93,10 +101,7 @@ def test_a_small_window_shows_the_preprocess_hint_whole_under_the_runtime_row(
 def test_a_small_window_cuts_neither_the_accuracy_line_nor_a_top_k_line_nor_the_progress_bar(
     qtbot: QtBot, window: MainWindow, size: tuple[int, int]
 ) -> None:
-    window.resize(*size)
-    qtbot.waitUntil(lambda: (window.width(), window.height()) == size, timeout=3000)
-    window.memory_label.setText("Process memory (no CUDA): 1,027 MB")
-    window.device_label.setText("CPU (AMD EPYC 7B13 64-Core Processor, 2 cores) · onnxruntime")
+    small_window_with_long_status_labels(qtbot, window, size)
     accuracy = window.review.accuracy_label
     accuracy.setText("accuracy: top-1 66.7% (2 of 3), top-5 100.0% · 1,234 not scored")
     show_five_predictions(window)
@@ -125,10 +130,7 @@ def test_the_status_message_keeps_its_share_beside_long_permanent_labels(
     """Qt paints a message only in what the permanent labels leave: at 1024 px a run's summary read "Done: 5 im"."""
     from batch_classifier.gui.message_bar import MESSAGE_SHARE
 
-    window.resize(*size)
-    qtbot.waitUntil(lambda: (window.width(), window.height()) == size, timeout=3000)
-    window.memory_label.setText("Process memory (no CUDA): 1,027 MB")
-    window.device_label.setText("CPU (AMD EPYC 7B13 64-Core Processor, 2 cores) · onnxruntime")
+    small_window_with_long_status_labels(qtbot, window, size)
     status = window.statusBar()
     summary = "Done: 5 images, 1 error: 4 classified at 18.6 img/s, mean batch size 1.3, 0.2 s"
     status.showMessage(summary)
